@@ -1,0 +1,354 @@
+/*
+ * pymodule.c -- the `embprof` Python module, available in every host that
+ * uses embprof:
+ *
+ *   import embprof
+ *   embprof.start("sampler", "rate=997 mode=cpu")
+ *   embprof.stop("sampler")
+ *   embprof.export("out.speedscope.json")      # format from the extension
+ *   embprof.export("out.txt", format="top")
+ *   embprof.observe("latency_ms", 12.5)        # for the policy engine
+ *   embprof.stats(), embprof.active("sampler"), embprof.reset()
+ *
+ * Errors raise embprof.Error (a RuntimeError) with embprof_last_error();
+ * bad arguments raise ValueError. Each call releases the GIL while the
+ * controller works, so a slow export never stalls other Python threads.
+ */
+#include "embed.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "../runtime/error.h"
+#include "../runtime/runtime.h"
+#include "../runtime/threads.h"
+
+#define EP_OBS_NAMES_MAX 1024
+
+static PyObject *ep_py_error; /* embprof.Error, owned by the module */
+
+/* Observation names from Python must outlive the call: interned here,
+ * bounded. Guarded by the GIL (module functions only). */
+static char *obs_names[EP_OBS_NAMES_MAX];
+static size_t nobs_names;
+
+static PyObject *
+raise_status(int rc)
+{
+    PyObject *exc = rc == EMBPROF_EINVAL ? PyExc_ValueError : ep_py_error;
+
+    PyErr_Format(exc, "%s", embprof_last_error()[0]
+                                ? embprof_last_error()
+                                : embprof_strerror(rc));
+    return NULL;
+}
+
+static struct embprof *
+current(void)
+{
+    if (ep_embed_current == NULL) {
+        PyErr_SetString(ep_py_error, "embprof is not initialised");
+    }
+    return ep_embed_current;
+}
+
+static PyObject *
+py_start(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"probe", "options", NULL};
+    const char *probe = "sampler", *options = NULL;
+    struct embprof *ep;
+    int rc;
+
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|sz:start", kwlist, &probe,
+                                     &options) ||
+        (ep = current()) == NULL) {
+        return NULL;
+    }
+    ep_embed_collect_names();
+    Py_BEGIN_ALLOW_THREADS
+    rc = ep_ctl_start(ep, probe, options);
+    Py_END_ALLOW_THREADS
+    return rc == EMBPROF_OK ? Py_NewRef(Py_None) : raise_status(rc);
+}
+
+static PyObject *
+py_stop(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"probe", NULL};
+    const char *probe = "sampler";
+    struct embprof *ep;
+    int rc;
+
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|s:stop", kwlist, &probe) ||
+        (ep = current()) == NULL) {
+        return NULL;
+    }
+    ep_embed_collect_names();
+    Py_BEGIN_ALLOW_THREADS
+    rc = ep_ctl_stop(ep, probe);
+    Py_END_ALLOW_THREADS
+    return rc == EMBPROF_OK ? Py_NewRef(Py_None) : raise_status(rc);
+}
+
+static PyObject *
+py_export(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"path", "format", NULL};
+    const char *path = NULL, *format = NULL;
+    struct embprof *ep;
+    int rc;
+
+    (void)self;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "s|z:export", kwlist, &path,
+                                     &format) ||
+        (ep = current()) == NULL) {
+        return NULL;
+    }
+    ep_embed_collect_names();
+    Py_BEGIN_ALLOW_THREADS
+    rc = ep_ctl_export(ep, format, path);
+    Py_END_ALLOW_THREADS
+    return rc == EMBPROF_OK ? Py_NewRef(Py_None) : raise_status(rc);
+}
+
+static PyObject *
+py_reset(PyObject *self, PyObject *unused)
+{
+    struct embprof *ep;
+
+    (void)self;
+    (void)unused;
+    if ((ep = current()) == NULL) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    ep_ctl_reset(ep);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_active(PyObject *self, PyObject *args)
+{
+    const char *probe = "sampler";
+    struct embprof *ep;
+    int rc;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "|s:active", &probe) ||
+        (ep = current()) == NULL) {
+        return NULL;
+    }
+    rc = ep_ctl_active(ep, probe);
+    return rc < 0 ? raise_status(rc) : PyBool_FromLong(rc);
+}
+
+static PyObject *
+py_stats(PyObject *self, PyObject *unused)
+{
+    struct embprof *ep;
+    embprof_stats st;
+
+    (void)self;
+    (void)unused;
+    if ((ep = current()) == NULL) {
+        return NULL;
+    }
+    ep_ctl_stats(ep, &st);
+    return Py_BuildValue(
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsK}", "ticks",
+        (unsigned long long)st.ticks, "samples",
+        (unsigned long long)st.samples, "idle_skipped",
+        (unsigned long long)st.idle_skipped, "walk_errors",
+        (unsigned long long)st.walk_errors, "truncated",
+        (unsigned long long)st.truncated, "missed_ticks",
+        (unsigned long long)st.missed_ticks, "sampler_cpu_ns",
+        (unsigned long long)st.sampler_cpu_ns, "wall_ns",
+        (unsigned long long)st.wall_ns, "threads_seen",
+        (unsigned long long)st.threads_seen, "stacks",
+        (unsigned long long)st.stacks, "functions",
+        (unsigned long long)st.functions, "observations",
+        (unsigned long long)st.observations, "observations_dropped",
+        (unsigned long long)st.observations_dropped);
+}
+
+static const char *
+intern_name(const char *name)
+{
+    for (size_t i = 0; i < nobs_names; i++) {
+        if (strcmp(obs_names[i], name) == 0) {
+            return obs_names[i];
+        }
+    }
+    if (nobs_names == EP_OBS_NAMES_MAX) {
+        return NULL;
+    }
+    obs_names[nobs_names] = strdup(name);
+    return obs_names[nobs_names] ? obs_names[nobs_names++] : NULL;
+}
+
+static PyObject *
+py_observe(PyObject *self, PyObject *args)
+{
+    const char *name, *interned;
+    double value;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "sd:observe", &name, &value)) {
+        return NULL;
+    }
+    if (ep_embed_current == NULL) {
+        Py_RETURN_NONE; /* like the C API: no runtime, nothing to do */
+    }
+    interned = intern_name(name);
+    if (interned == NULL) {
+        PyErr_Format(PyExc_ValueError,
+                     "observe: more than %d distinct metric names",
+                     EP_OBS_NAMES_MAX);
+        return NULL;
+    }
+    embprof_observe(ep_embed_current, interned, value);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_thread_name(PyObject *self, PyObject *args)
+{
+    const char *name;
+
+    (void)self;
+    if (!PyArg_ParseTuple(args, "s:thread_name", &name)) {
+        return NULL;
+    }
+    embprof_thread_name(name);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_atexit(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    if (ep_embed_current != NULL) {
+        ep_embed_collect_names();
+        Py_BEGIN_ALLOW_THREADS
+        ep_embed_shutdown(ep_embed_current);
+        Py_END_ALLOW_THREADS
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef ep_methods[] = {
+    {"start", (PyCFunction)(void (*)(void))py_start,
+     METH_VARARGS | METH_KEYWORDS,
+     "start(probe='sampler', options=None): start a probe; options as "
+     "'rate=997 mode=cpu'"},
+    {"stop", (PyCFunction)(void (*)(void))py_stop,
+     METH_VARARGS | METH_KEYWORDS, "stop(probe='sampler'): stop a probe"},
+    {"export", (PyCFunction)(void (*)(void))py_export,
+     METH_VARARGS | METH_KEYWORDS,
+     "export(path, format=None): write a profile (collapsed, speedscope, "
+     "top, dump; default from the extension)"},
+    {"reset", py_reset, METH_NOARGS, "reset(): drop collected samples"},
+    {"active", py_active, METH_VARARGS,
+     "active(probe='sampler'): True if the probe runs"},
+    {"stats", py_stats, METH_NOARGS, "stats(): the sampler's own figures"},
+    {"observe", py_observe, METH_VARARGS,
+     "observe(name, value): queue a metric for the policy engine"},
+    {"thread_name", py_thread_name, METH_VARARGS,
+     "thread_name(name): name the calling thread in profiles"},
+    {"_atexit", py_atexit, METH_NOARGS,
+     "internal: stop probes and flush before the interpreter finalizes"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef ep_module = {
+    PyModuleDef_HEAD_INIT, "embprof",
+    "embprof: in-process profiling of this host (see docs/API.md)", -1,
+    ep_methods, NULL, NULL, NULL, NULL,
+};
+
+PyObject *
+ep_pymodule_init(void)
+{
+    PyObject *m = PyModule_Create(&ep_module);
+
+    if (m == NULL) {
+        return NULL;
+    }
+    if (ep_py_error == NULL) {
+        ep_py_error = PyErr_NewException("embprof.Error", PyExc_RuntimeError,
+                                         NULL);
+    }
+    if (ep_py_error == NULL ||
+        PyModule_AddObject(m, "Error", Py_NewRef(ep_py_error)) != 0 ||
+        PyModule_AddStringConstant(m, "__version__",
+                                   EMBPROF_VERSION_STRING) != 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* --- Python thread names ----------------------------------------------- */
+
+void
+ep_embed_collect_names(void)
+{
+    PyObject *exc_type, *exc_val, *exc_tb;
+    PyObject *modules, *threading, *list = NULL;
+
+    /* Never import threading ourselves: a host that does not use it should
+     * not get it. Save and restore any pending exception. */
+    PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
+    modules = PyImport_GetModuleDict();
+    threading = modules ? PyDict_GetItemString(modules, "threading") : NULL;
+    if (threading != NULL) {
+        list = PyObject_CallMethod(threading, "enumerate", NULL);
+    }
+    if (list != NULL && PyList_Check(list)) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+            PyObject *t = PyList_GET_ITEM(list, i);
+            PyObject *name = PyObject_GetAttrString(t, "name");
+            PyObject *ident = PyObject_GetAttrString(t, "ident");
+            PyObject *nid = PyObject_GetAttrString(t, "native_id");
+            const char *s = name ? PyUnicode_AsUTF8(name) : NULL;
+            unsigned long long id = ident && PyLong_Check(ident)
+                                        ? PyLong_AsUnsignedLongLong(ident)
+                                        : 0;
+            long tid = nid && PyLong_Check(nid) ? PyLong_AsLong(nid) : 0;
+
+            if (s != NULL && (id != 0 || tid != 0)) {
+                ep_names_set((pid_t)tid, id, s, false);
+            }
+            Py_XDECREF(name);
+            Py_XDECREF(ident);
+            Py_XDECREF(nid);
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(list);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc_val, exc_tb);
+}
+
+static int
+names_pending(void *arg)
+{
+    (void)arg;
+    ep_embed_collect_names();
+    return 0;
+}
+
+void
+ep_embed_schedule_names(struct embprof *ep)
+{
+    if (ep->finalizing || !Py_IsInitialized()) {
+        return;
+    }
+    /* Safe from any thread without the GIL; a full queue just skips. */
+    (void)Py_AddPendingCall(names_pending, NULL);
+}

@@ -1,0 +1,75 @@
+/*
+ * export.h -- the exporter table and the atomic file writer.
+ *
+ * An exporter formats the store (the caller holds its lock) into a FILE
+ * that is a memory stream; the controller then writes the bytes to a
+ * temporary file beside the target, fsyncs and renames it, so a reader
+ * never sees half a profile and a failed write loses nothing in memory.
+ * Adding a format is adding a row to ep_exporters.
+ */
+#ifndef EP_EXPORT_H
+#define EP_EXPORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "embprof.h"
+#include "../profile/store.h"
+#include "../py/walker.h"
+
+/* What an exporter may print besides the store. */
+typedef struct ep_export_info {
+    const ep_store *store;      /* caller holds store->lock */
+    int mode;                   /* EP_SAMPLER_WALL or EP_SAMPLER_CPU */
+    int rate;                   /* Hz */
+    embprof_stats stats;
+    uint64_t start_real_ns;     /* epoch ns when the runtime started */
+    const char *python_version;
+    ep_walker *walker;          /* dump only: a walker to take stacks now */
+} ep_export_info;
+
+typedef int (*ep_export_fn)(FILE *out, const ep_export_info *info);
+
+typedef struct ep_exporter {
+    const char *name;
+    const char *extensions;     /* '|'-separated, longest first */
+    ep_export_fn fn;
+    bool from_store;            /* false: takes a fresh walk (dump) */
+    const char *doc;
+} ep_exporter;
+
+extern const ep_exporter ep_exporters[];
+extern const size_t ep_exporters_count;
+
+/* By name; NULL if unknown. */
+const ep_exporter *ep_export_find(const char *name);
+/* By the path's extension; NULL if none matches. */
+const ep_exporter *ep_export_for_path(const char *path);
+/* "collapsed|speedscope|top|dump", for messages and --help. */
+const char *ep_export_names(void);
+
+/* Joins a relative path to dir (dir NULL or "": as it is). Returns
+ * EMBPROF_EINVAL if the result does not fit. */
+int ep_export_path(const char *dir, const char *path, char *out,
+                   size_t size);
+/* Writes data to path atomically (temporary file + fsync + rename).
+ * EMBPROF_EIO with the reason on failure; nothing is left behind. */
+int ep_export_write_file(const char *path, const void *data, size_t len);
+
+/* The formats (export/<name>.c). */
+int ep_export_collapsed(FILE *out, const ep_export_info *info);
+int ep_export_speedscope(FILE *out, const ep_export_info *info);
+int ep_export_top(FILE *out, const ep_export_info *info);
+int ep_export_dump(FILE *out, const ep_export_info *info);
+
+/* Helpers shared by the formats. */
+/* Writes s as a JSON string (with quotes). */
+void ep_json_string(FILE *out, const char *s);
+/* The weight of a stack for the mode: wall ns or cpu ns. */
+uint64_t ep_export_weight(const ep_export_info *info, const ep_stack *st);
+/* "MainThread (tid 123)" */
+void ep_export_thread_label(const ep_thread *t, char *buf, size_t size);
+
+#endif

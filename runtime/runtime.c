@@ -1,0 +1,419 @@
+/*
+ * runtime.c -- the runtime object and the controller. See runtime.h for
+ * the locking rules.
+ */
+#include "runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "error.h"
+#include "export/export.h"
+#include "log.h"
+#include "memread.h"
+#include "py/layout.h"
+#include "py/walker.h"
+
+#define EP_OBS_CAPACITY 65536
+
+static const char *const ep_probes[] = {"sampler"};
+
+int
+ep_runtime_new(const struct embprof_config *cfg, struct embprof **out)
+{
+    struct embprof *ep = calloc(1, sizeof(*ep));
+    int rc;
+
+    *out = NULL;
+    if (ep == NULL) {
+        return ep_error(EMBPROF_ENOMEM, "out of memory");
+    }
+    rc = cfg ? ep_opt_copy(&ep->cfg, cfg) : ep_opt_defaults(&ep->cfg);
+    if (rc != EMBPROF_OK) {
+        free(ep);
+        return rc;
+    }
+    pthread_mutex_init(&ep->ctl_lock, NULL);
+    if ((rc = ep_store_init(&ep->store)) != EMBPROF_OK) {
+        goto fail_store;
+    }
+    if ((rc = ep_sampler_init(&ep->sampler, &ep->store)) != EMBPROF_OK) {
+        goto fail_sampler;
+    }
+    if ((rc = ep_obsq_init(&ep->obs, EP_OBS_CAPACITY)) != EMBPROF_OK) {
+        goto fail_obs;
+    }
+    ep->created_ns = ep_clock_now_ns();
+    ep->created_real_ns = ep_clock_realtime_ns();
+    ep->last_mode = (int)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_MODE);
+    ep->last_rate = (int)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_RATE);
+    if (ep_log_configure((int)ep_cfg_int(&ep->cfg, EP_OPT_LOG_LEVEL),
+                         ep_cfg_str(&ep->cfg, EP_OPT_LOG_FILE)) != 0) {
+        ep_log(EP_LOG_WARN, "log.file %s cannot be opened; logging to "
+                            "standard error",
+               ep_cfg_str(&ep->cfg, EP_OPT_LOG_FILE));
+    }
+    *out = ep;
+    return EMBPROF_OK;
+
+fail_obs:
+    ep_sampler_destroy(&ep->sampler);
+fail_sampler:
+    ep_store_free(&ep->store);
+fail_store:
+    pthread_mutex_destroy(&ep->ctl_lock);
+    ep_opt_release(&ep->cfg);
+    free(ep);
+    return rc;
+}
+
+void
+ep_runtime_free(struct embprof *ep)
+{
+    if (ep == NULL) {
+        return;
+    }
+    ep_ctl_stop_all(ep);
+    ep_sampler_destroy(&ep->sampler);
+    ep_obsq_free(&ep->obs);
+    ep_store_free(&ep->store);
+    ep_opt_release(&ep->cfg);
+    pthread_mutex_destroy(&ep->ctl_lock);
+    free(ep);
+}
+
+static int
+probe_index(const char *probe)
+{
+    for (size_t i = 0; probe && i < sizeof(ep_probes) / sizeof(*ep_probes);
+         i++) {
+        if (strcmp(probe, ep_probes[i]) == 0) {
+            return (int)i;
+        }
+    }
+    return ep_error(EMBPROF_EINVAL,
+                    "unknown probe \"%s\" (this build has: sampler)",
+                    probe ? probe : "(null)");
+}
+
+static void
+sampler_opts(const struct embprof_config *c, ep_sampler_opts *o)
+{
+    o->rate = (int)ep_cfg_int(c, EP_OPT_SAMPLER_RATE);
+    o->mode = (int)ep_cfg_int(c, EP_OPT_SAMPLER_MODE);
+    o->idle = ep_cfg_bool(c, EP_OPT_SAMPLER_IDLE);
+    o->gil_only = ep_cfg_bool(c, EP_OPT_SAMPLER_GIL_ONLY);
+    o->duration = ep_cfg_double(c, EP_OPT_SAMPLER_DURATION);
+    o->max_depth = (int)ep_cfg_int(c, EP_OPT_SAMPLER_MAX_DEPTH);
+    o->memread = (int)ep_cfg_int(c, EP_OPT_SAMPLER_MEMREAD);
+}
+
+int
+ep_ctl_start(struct embprof *ep, const char *probe, const char *options)
+{
+    struct embprof_config next;
+    ep_sampler_opts o;
+    int rc;
+
+    if ((rc = probe_index(probe)) < 0) {
+        return rc;
+    }
+    pthread_mutex_lock(&ep->ctl_lock);
+    if (ep_sampler_running(&ep->sampler)) {
+        pthread_mutex_unlock(&ep->ctl_lock);
+        return ep_error(EMBPROF_ESTATE, "sampler: already running (stop it "
+                                        "first)");
+    }
+    /* Validate on a copy: a bad option changes nothing. */
+    rc = ep_opt_copy(&next, &ep->cfg);
+    if (rc == EMBPROF_OK) {
+        rc = ep_opt_apply_string(&next, "sampler", options);
+        if (rc != EMBPROF_OK) {
+            ep_opt_release(&next);
+        }
+    }
+    if (rc != EMBPROF_OK) {
+        pthread_mutex_unlock(&ep->ctl_lock);
+        return rc;
+    }
+    sampler_opts(&next, &o);
+    if (ep->store.nstacks > 0 &&
+        (o.mode != ep->last_mode || o.rate != ep->last_rate)) {
+        /* Samples of another mode or rate do not add up: start afresh. */
+        pthread_mutex_lock(&ep->store.lock);
+        ep_store_reset(&ep->store);
+        pthread_mutex_unlock(&ep->store.lock);
+        ep_sampler_reset_counters(&ep->sampler);
+    }
+    rc = ep_sampler_start(&ep->sampler, &o);
+    if (rc == EMBPROF_OK) {
+        ep_opt_release(&ep->cfg);
+        ep->cfg = next;
+        ep->last_mode = o.mode;
+        ep->last_rate = o.rate;
+        if (ep->refresh_names != NULL) {
+            ep->refresh_names(ep);
+        }
+        ep_log(EP_LOG_INFO, "sampler started: %s mode, %d Hz, memread %s",
+               o.mode == EP_SAMPLER_CPU ? "cpu" : "wall", o.rate,
+               ep->sampler.memread_name);
+    } else {
+        ep_opt_release(&next);
+    }
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return rc;
+}
+
+int
+ep_ctl_stop(struct embprof *ep, const char *probe)
+{
+    int rc;
+
+    if ((rc = probe_index(probe)) < 0) {
+        return rc;
+    }
+    pthread_mutex_lock(&ep->ctl_lock);
+    if (ep->refresh_names != NULL) {
+        ep->refresh_names(ep);
+    }
+    rc = ep_sampler_stop(&ep->sampler);
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return rc;
+}
+
+int
+ep_ctl_stop_all(struct embprof *ep)
+{
+    pthread_mutex_lock(&ep->ctl_lock);
+    if (ep->sampler.joinable) {
+        ep_sampler_stop(&ep->sampler);
+        ep_error_clear();
+    }
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return EMBPROF_OK;
+}
+
+int
+ep_ctl_active(struct embprof *ep, const char *probe)
+{
+    int rc = probe_index(probe);
+
+    return rc < 0 ? rc : ep_sampler_running(&ep->sampler);
+}
+
+static void
+stats_nolock(struct embprof *ep, embprof_stats *o)
+{
+    ep_sampler_counters *c = &ep->sampler.c;
+
+    memset(o, 0, sizeof(*o));
+    o->ticks = atomic_load(&c->ticks);
+    o->samples = atomic_load(&c->samples);
+    o->idle_skipped = atomic_load(&c->idle_skipped);
+    o->walk_errors = atomic_load(&c->walk_errors);
+    o->truncated = atomic_load(&c->truncated);
+    o->missed_ticks = atomic_load(&c->missed_ticks);
+    o->sampler_cpu_ns = atomic_load(&c->cpu_ns);
+    o->wall_ns = atomic_load(&c->wall_ns);
+    o->threads_seen = atomic_load(&c->threads_seen);
+    o->observations = atomic_load(&ep->obs.pushed);
+    o->observations_dropped = atomic_load(&ep->obs.dropped);
+}
+
+void
+ep_ctl_stats(struct embprof *ep, embprof_stats *out)
+{
+    stats_nolock(ep, out);
+    pthread_mutex_lock(&ep->store.lock);
+    out->stacks = ep->store.nstacks;
+    out->functions = ep->store.nfuncs;
+    pthread_mutex_unlock(&ep->store.lock);
+}
+
+/* Formats with ex into a memory buffer (store locked if from_store). */
+static int
+format(struct embprof *ep, const ep_exporter *ex, char **buf, size_t *len)
+{
+    ep_export_info info;
+    ep_walker w;
+    FILE *mem;
+    int rc = EMBPROF_OK, frc;
+
+    memset(&info, 0, sizeof(info));
+    info.store = &ep->store;
+    info.mode = ep->last_mode;
+    info.rate = ep->last_rate;
+    info.start_real_ns = ep->created_real_ns;
+    info.python_version = ep_py_layout_get()->version;
+    ep_ctl_stats(ep, &info.stats);
+    if (!ex->from_store) {
+        rc = ep_walker_open(&w,
+                            (int)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_MEMREAD),
+                            (uint32_t)ep_cfg_int(&ep->cfg,
+                                                 EP_OPT_SAMPLER_MAX_DEPTH));
+        if (rc != EMBPROF_OK) {
+            return rc;
+        }
+        info.walker = &w;
+    }
+    mem = open_memstream(buf, len);
+    if (mem == NULL) {
+        if (!ex->from_store) {
+            ep_walker_close(&w);
+        }
+        return ep_error(EMBPROF_ENOMEM, "export: out of memory");
+    }
+    if (ex->from_store) {
+        pthread_mutex_lock(&ep->store.lock);
+        if (ep->store.nstacks == 0) {
+            rc = ep_error(EMBPROF_ENODATA,
+                          "export %s: no samples collected yet (start the "
+                          "sampler first)",
+                          ex->name);
+        } else {
+            frc = ex->fn(mem, &info);
+            if (frc != 0) {
+                rc = ep_error(EMBPROF_ENOMEM, "export %s: out of memory",
+                              ex->name);
+            }
+        }
+        pthread_mutex_unlock(&ep->store.lock);
+    } else {
+        frc = ex->fn(mem, &info);
+        ep_walker_close(&w);
+        if (frc != 0) {
+            rc = ep_error(EMBPROF_ENOMEM, "export %s: out of memory",
+                          ex->name);
+        }
+    }
+    if (fclose(mem) != 0 && rc == EMBPROF_OK) {
+        rc = ep_error(EMBPROF_ENOMEM, "export: out of memory");
+    }
+    if (rc != EMBPROF_OK) {
+        free(*buf);
+        *buf = NULL;
+    }
+    return rc;
+}
+
+static int
+export_nolock(struct embprof *ep, const char *format_name, const char *path)
+{
+    const ep_exporter *ex;
+    char full[4096];
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+
+    if (format_name != NULL && format_name[0] != '\0') {
+        ex = ep_export_find(format_name);
+        if (ex == NULL) {
+            return ep_error(EMBPROF_EINVAL,
+                            "unknown export format \"%s\" (accepts %s)",
+                            format_name, ep_export_names());
+        }
+    } else {
+        ex = ep_export_for_path(path);
+        if (ex == NULL) {
+            return ep_error(EMBPROF_EINVAL,
+                            "export: cannot tell the format from \"%s\": "
+                            "name one (%s) or use .folded, "
+                            ".speedscope.json, .txt or .dump",
+                            path ? path : "(null)", ep_export_names());
+        }
+    }
+    rc = ep_export_path(ep_cfg_str(&ep->cfg, EP_OPT_OUTPUT_DIR), path, full,
+                        sizeof(full));
+    if (rc != EMBPROF_OK) {
+        return rc;
+    }
+    if (ep->refresh_names != NULL) {
+        ep->refresh_names(ep);
+    }
+    rc = format(ep, ex, &buf, &len);
+    if (rc != EMBPROF_OK) {
+        return rc;
+    }
+    rc = ep_export_write_file(full, buf, len);
+    free(buf);
+    if (rc == EMBPROF_OK) {
+        embprof_stats st;
+
+        ep_ctl_stats(ep, &st);
+        ep_log(EP_LOG_INFO,
+               "wrote %s (%s): %llu samples, sampler CPU %.1f ms, %llu walk "
+               "errors",
+               full, ex->name, (unsigned long long)st.samples,
+               (double)st.sampler_cpu_ns / 1e6,
+               (unsigned long long)st.walk_errors);
+    }
+    return rc;
+}
+
+int
+ep_ctl_export(struct embprof *ep, const char *format_name, const char *path)
+{
+    int rc;
+
+    pthread_mutex_lock(&ep->ctl_lock);
+    rc = export_nolock(ep, format_name, path);
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return rc;
+}
+
+int
+ep_ctl_reset(struct embprof *ep)
+{
+    pthread_mutex_lock(&ep->ctl_lock);
+    pthread_mutex_lock(&ep->store.lock);
+    ep_store_reset(&ep->store);
+    pthread_mutex_unlock(&ep->store.lock);
+    ep_sampler_reset_counters(&ep->sampler);
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return EMBPROF_OK;
+}
+
+int
+ep_ctl_autostart(struct embprof *ep)
+{
+    if (ep_cfg_bool(&ep->cfg, EP_OPT_SAMPLER_ENABLED)) {
+        return ep_ctl_start(ep, "sampler", NULL);
+    }
+    return EMBPROF_OK;
+}
+
+int
+ep_ctl_flush(struct embprof *ep)
+{
+    const char *file;
+    char fmt[32] = "";
+    int rc = EMBPROF_OK;
+
+    pthread_mutex_lock(&ep->ctl_lock);
+    file = ep_cfg_str(&ep->cfg, EP_OPT_OUTPUT_FILE);
+    if (file[0] != '\0') {
+        int64_t f = ep_cfg_int(&ep->cfg, EP_OPT_OUTPUT_FORMAT);
+
+        if (f != 0) {
+            ep_opt_choice(EP_OPT_OUTPUT_FORMAT, f, fmt, sizeof(fmt));
+        }
+        rc = export_nolock(ep, fmt, file);
+        if (rc != EMBPROF_OK) {
+            ep_log(EP_LOG_ERROR, "output.file: %s", embprof_last_error());
+        }
+    }
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return rc;
+}
+
+void
+ep_ctl_after_fork(struct embprof *ep)
+{
+    /* Only the forking thread survives: locks may be held by threads that
+     * are gone. Re-create them; the sampler is not restarted. */
+    pthread_mutex_init(&ep->ctl_lock, NULL);
+    pthread_mutex_init(&ep->store.lock, NULL);
+    ep_sampler_after_fork(&ep->sampler);
+}

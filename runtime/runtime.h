@@ -1,0 +1,73 @@
+/*
+ * runtime.h -- struct embprof, the one runtime object, and the controller
+ * behind every front end.
+ *
+ * The controller is the only code that changes probe state. Each request
+ * (start, stop, export, reset, config) runs under ctl_lock, in arrival
+ * order, whichever front end sent it: the C API, the Python module, and
+ * later the control socket and Lua (which post to the same functions from
+ * the control thread). The controller never waits for the GIL and never
+ * calls Python, so a request made with or without the GIL cannot deadlock
+ * against it; the embed layer supplies the few hooks that need Python
+ * (thread-name refresh) and they only schedule work.
+ *
+ * Locks, in the only order they nest: ctl_lock -> store.lock ->
+ * thread-name registry. The sampler thread takes only the last two.
+ */
+#ifndef EP_RUNTIME_H
+#define EP_RUNTIME_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "embprof.h"
+#include "obsq.h"
+#include "options.h"
+#include "probes/sampler.h"
+#include "profile/store.h"
+
+struct embprof {
+    pthread_mutex_t ctl_lock;   /* the controller's lock */
+    struct embprof_config cfg;  /* current settings; ctl_lock */
+    ep_store store;
+    ep_sampler sampler;
+    ep_obsq obs;
+    uint64_t created_ns;        /* monotonic */
+    uint64_t created_real_ns;   /* epoch, for profile headers */
+    int last_mode;              /* sampler mode of the data in the store */
+    int last_rate;
+
+    /* Set by embed/: called under ctl_lock, must not block or wait for the
+     * GIL (schedules a refresh of Python thread names). */
+    void (*refresh_names)(struct embprof *ep);
+
+    /* embed/ state (see embed/embed.h). */
+    bool owns_python;           /* embprof_init (true) or attach (false) */
+    void *main_tstate;          /* PyThreadState of the init thread */
+    bool finalizing;
+    int flush_rc;               /* result of writing output.file */
+    char flush_error[512];
+};
+
+/* Creates the runtime from cfg (copied). Caller owns the result. */
+int ep_runtime_new(const struct embprof_config *cfg, struct embprof **out);
+/* Stops every probe and frees the runtime. */
+void ep_runtime_free(struct embprof *ep);
+
+/* The controller. Any thread; serialised by ctl_lock. */
+int ep_ctl_start(struct embprof *ep, const char *probe, const char *options);
+int ep_ctl_stop(struct embprof *ep, const char *probe);
+int ep_ctl_stop_all(struct embprof *ep);
+int ep_ctl_export(struct embprof *ep, const char *format, const char *path);
+int ep_ctl_reset(struct embprof *ep);
+int ep_ctl_active(struct embprof *ep, const char *probe);
+void ep_ctl_stats(struct embprof *ep, embprof_stats *out);
+/* Starts what the config enables (sampler.enabled). */
+int ep_ctl_autostart(struct embprof *ep);
+/* Writes output.file if set (at finalize). */
+int ep_ctl_flush(struct embprof *ep);
+/* In a fork child: forget threads that did not survive. */
+void ep_ctl_after_fork(struct embprof *ep);
+
+#endif
