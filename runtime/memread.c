@@ -31,6 +31,7 @@ ep_memread_open(ep_reader *m, int method)
 {
     memset(m, 0, sizeof(*m));
     m->pipefd[0] = m->pipefd[1] = -1;
+    m->pid = getpid();
     if (method == EP_MEMREAD_AUTO) {
         method = vm_works() ? EP_MEMREAD_VM : EP_MEMREAD_PIPE;
     } else if (method == EP_MEMREAD_VM && !vm_works()) {
@@ -123,7 +124,7 @@ ep_memread(ep_reader *m, void *dst, uintptr_t src, size_t n)
         return 0;
     }
     m->reads++;
-    if (process_vm_readv(getpid(), &l, 1, &r, 1, 0) != (ssize_t)n) {
+    if (process_vm_readv(m->pid, &l, 1, &r, 1, 0) != (ssize_t)n) {
         m->faults++;
         return -1;
     }
@@ -158,7 +159,7 @@ ep_memread_v(ep_reader *m, const struct iovec *local,
             want += remote[done + i].iov_len;
         }
         m->reads++;
-        r = process_vm_readv(getpid(), local + done, batch, remote + done,
+        r = process_vm_readv(m->pid, local + done, batch, remote + done,
                              batch, 0);
         if (r < 0) {
             m->faults++;

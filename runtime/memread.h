@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 enum { EP_MEMREAD_AUTO, EP_MEMREAD_VM, EP_MEMREAD_PIPE };
@@ -21,6 +22,7 @@ enum { EP_MEMREAD_AUTO, EP_MEMREAD_VM, EP_MEMREAD_PIPE };
 typedef struct ep_reader {
     int method;       /* EP_MEMREAD_VM or EP_MEMREAD_PIPE once opened */
     int pipefd[2];    /* pipe method only */
+    pid_t pid;        /* our pid, read once: getpid() is a system call */
     uint64_t reads;   /* system calls made */
     uint64_t faults;  /* reads that failed */
 } ep_reader;

@@ -113,24 +113,34 @@ ep_walker_close(ep_walker *w)
 
 /* --- threads ----------------------------------------------------------- */
 
-static uintptr_t
-gil_addr(ep_walker *w, uintptr_t interp)
+/* Copies the part of struct addr..addr+len; used for the interpreter and
+ * GIL structs, whose few fields are read with one system call. */
+static const unsigned char *
+read_span(ep_walker *w, uintptr_t addr, size_t len)
 {
-    uintptr_t gil = 0;
+    if (len > sizeof(w->span) || ep_memread(&w->mr, w->span, addr, len) != 0) {
+        return NULL;
+    }
+    return w->span;
+}
 
-    if (w->L->gil_static != 0) {
-        return w->L->gil_static;
-    }
-    if (read_ptr(w, interp + w->L->is_gil_ptr, &gil) != 0) {
-        return 0;
-    }
-    return gil;
+static size_t
+max_off(size_t a, size_t b)
+{
+    return a == EP_OFF_NONE ? b : b == EP_OFF_NONE ? a : a > b ? a : b;
 }
 
 int
 ep_walker_threads(ep_walker *w, ep_wthread *out, int max)
 {
     const ep_py_layout *L = w->L;
+    size_t is_span = max_off(max_off(L->is_next, L->is_threads_head),
+                             L->is_gil_ptr) +
+                     sizeof(uintptr_t);
+    size_t gil_lo = L->gil_locked < L->gil_last_holder ? L->gil_locked
+                                                       : L->gil_last_holder;
+    size_t gil_span = max_off(L->gil_locked, L->gil_last_holder) +
+                      sizeof(uintptr_t) - gil_lo;
     uintptr_t interp;
     int n = 0;
 
@@ -138,22 +148,23 @@ ep_walker_threads(ep_walker *w, ep_wthread *out, int max)
         return -1;
     }
     for (int ni = 0; interp != 0 && ni < EP_MAX_INTERPS; ni++) {
-        uintptr_t ts, gil, holder = 0, next_interp = 0;
+        const unsigned char *ib = read_span(w, interp, is_span);
+        uintptr_t ts, gil, holder = 0, next_interp;
         int locked = 0;
 
-        gil = gil_addr(w, interp);
-        if (gil != 0) {
-            int32_t lk = 0;
-
-            if (ep_memread(&w->mr, &lk, gil + L->gil_locked, sizeof(lk)) ==
-                    0 &&
-                read_ptr(w, gil + L->gil_last_holder, &holder) == 0) {
-                locked = lk > 0;
-            }
-        }
-        if (read_ptr(w, interp + L->is_threads_head, &ts) != 0 ||
-            read_ptr(w, interp + L->is_next, &next_interp) != 0) {
+        if (ib == NULL) {
             break;
+        }
+        ts = rd_ptr(ib, L->is_threads_head);
+        next_interp = rd_ptr(ib, L->is_next);
+        gil = L->gil_static != 0 ? L->gil_static : rd_ptr(ib, L->is_gil_ptr);
+        if (gil != 0) {
+            const unsigned char *gb = read_span(w, gil + gil_lo, gil_span);
+
+            if (gb != NULL) {
+                locked = rd_i32(gb, L->gil_locked - gil_lo) > 0;
+                holder = rd_ptr(gb, L->gil_last_holder - gil_lo);
+            }
         }
         for (int nt = 0; ts != 0 && nt < EP_WALK_MAX_THREADS && n < max;
              nt++) {
@@ -175,17 +186,9 @@ ep_walker_threads(ep_walker *w, ep_wthread *out, int max)
                 t->tid = (pid_t)tid;
             }
             t->holds_gil = locked && holder == ts;
+            /* 3.11/3.12: this is the _PyCFrame; ep_walker_stack reads the
+             * frame through it, only for threads that are sampled. */
             t->top_frame = rd_ptr(b, L->ts_frame);
-            if (L->cframe_current != EP_OFF_NONE && t->top_frame != 0) {
-                /* 3.11/3.12: ts_frame is the _PyCFrame, read through it */
-                uintptr_t f = 0;
-
-                if (read_ptr(w, t->top_frame + L->cframe_current, &f) != 0) {
-                    f = 0;
-                    t->error = true;
-                }
-                t->top_frame = f;
-            }
             if (L->ts_chunk != EP_OFF_NONE) {
                 t->chunk = rd_ptr(b, L->ts_chunk);
                 t->stack_top = rd_ptr(b, L->ts_stack_top);
@@ -446,6 +449,11 @@ ep_walker_stack(ep_walker *w, ep_wthread *t)
     t->depth = 0;
     t->truncated = false;
     if (t->error) {
+        return -1;
+    }
+    if (L->cframe_current != EP_OFF_NONE && f != 0 &&
+        read_ptr(w, f + L->cframe_current, &f) != 0) {
+        t->error = true;
         return -1;
     }
     codes_reserve(w);

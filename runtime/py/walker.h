@@ -34,7 +34,8 @@ typedef struct ep_wthread {
     bool holds_gil;
     bool truncated;         /* deeper than max_depth */
     bool error;             /* a frame could not be read: stack unusable */
-    uintptr_t top_frame;    /* the frame the walk starts from */
+    uintptr_t top_frame;    /* the frame (or 3.11/3.12 _PyCFrame) the
+                             * walk starts from */
     uintptr_t chunk;        /* 3.11+: datastack chunk and its top */
     uintptr_t stack_top;
     uint32_t depth;
@@ -75,6 +76,7 @@ typedef struct ep_walker {
     uintptr_t *rawinstr;
     int8_t *rawowner;
     struct iovec *iov_l, *iov_r;
+    unsigned char span[16384]; /* interpreter / GIL struct copies */
 
     uint64_t frames_read;   /* frames copied one at a time */
     uint64_t codes_new;     /* code objects decoded */
