@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define EP_NAMES_MAX 8192
@@ -134,4 +135,72 @@ ep_names_os(pid_t tid, char *buf, size_t size)
     }
     buf[n] = '\0';
     return n > 0;
+}
+
+#define EP_TID_SCAN 1024 /* bytes searched: less than sizeof(struct pthread),
+                          * which ends where the thread's mapping ends */
+
+typedef struct tid_probe {
+    long offsets[16];
+    int n;
+} tid_probe;
+
+/* Offsets in the calling thread's struct pthread holding its tid. */
+static void
+tid_candidates(tid_probe *p)
+{
+    const unsigned char *self = (const unsigned char *)pthread_self();
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+
+    p->n = 0;
+    for (long off = 0; off + (long)sizeof(pid_t) <= EP_TID_SCAN && p->n < 16;
+         off += (long)sizeof(pid_t)) {
+        pid_t v;
+
+        memcpy(&v, self + off, sizeof(v));
+        if (v == tid) {
+            p->offsets[p->n++] = off;
+        }
+    }
+}
+
+static void *
+tid_probe_thread(void *arg)
+{
+    tid_candidates(arg);
+    return NULL;
+}
+
+static long tid_offset = -2;
+
+static void
+find_tid_offset(void)
+{
+    tid_probe mine, other;
+    pthread_t t;
+
+    tid_offset = -1;
+    tid_candidates(&mine);
+    if (mine.n == 0 || pthread_create(&t, NULL, tid_probe_thread, &other) !=
+                           0) {
+        return;
+    }
+    pthread_join(t, NULL);
+    for (int i = 0; i < mine.n; i++) {
+        for (int j = 0; j < other.n; j++) {
+            if (mine.offsets[i] == other.offsets[j]) {
+                tid_offset = mine.offsets[i];
+                return;
+            }
+        }
+    }
+}
+
+long
+ep_pthread_tid_offset(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, find_tid_offset);
+    return tid_offset;
 }

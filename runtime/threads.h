@@ -30,4 +30,11 @@ void ep_names_clear(void);
 /* The OS name of a thread of this process (/proc/self/task/TID/comm). */
 bool ep_names_os(pid_t tid, char *buf, size_t size);
 
+/* glibc keeps each thread's kernel tid inside the struct pthread that a
+ * pthread_t points to. Returns that offset (found once, by locating our
+ * own tid in our own struct and confirming it on a second thread), or -1
+ * if it cannot be found. Lets CPython 3.10, whose thread states have no
+ * native id, be matched to kernel threads. */
+long ep_pthread_tid_offset(void);
+
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "../error.h"
+#include "../threads.h"
 #include "linetable.h"
 
 #define EP_MAX_CHUNK_COPY (1u << 20) /* data-stack bytes copied at once */
@@ -54,6 +55,8 @@ ep_walker_open(ep_walker *w, int memread_method, uint32_t max_depth)
     memset(w, 0, sizeof(*w));
     w->L = ep_py_layout_get();
     w->max_depth = max_depth;
+    w->tid_off = w->L->ts_native_tid == EP_OFF_NONE ? ep_pthread_tid_offset()
+                                                    : -1;
     rc = ep_memread_open(&w->mr, memread_method);
     if (rc != EMBPROF_OK) {
         return rc;
@@ -184,6 +187,15 @@ ep_walker_threads(ep_walker *w, ep_wthread *out, int max)
 
                 memcpy(&tid, b + L->ts_native_tid, sizeof(tid));
                 t->tid = (pid_t)tid;
+            } else if (w->tid_off >= 0 && t->ident != 0) {
+                /* 3.10: thread_id is the pthread_t; its tid lives inside */
+                pid_t tid = 0;
+
+                if (ep_memread(&w->mr, &tid,
+                               (uintptr_t)t->ident + (uintptr_t)w->tid_off,
+                               sizeof(tid)) == 0 && tid > 0) {
+                    t->tid = tid;
+                }
             }
             t->holds_gil = locked && holder == ts;
             /* 3.11/3.12: this is the _PyCFrame; ep_walker_stack reads the

@@ -62,6 +62,7 @@ typedef struct ep_walker {
     const ep_py_layout *L;
     ep_reader mr;
     uint32_t max_depth;
+    long tid_off;           /* 3.10: tid inside struct pthread, or -1 */
 
     ep_codeinfo *codes;     /* open addressing by addr */
     uint32_t codes_cap;     /* power of two */
