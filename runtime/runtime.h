@@ -18,6 +18,7 @@
 #define EP_RUNTIME_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,7 +46,7 @@ struct embprof {
     /* embed/ state (see embed/embed.h). */
     bool owns_python;           /* embprof_init (true) or attach (false) */
     void *main_tstate;          /* PyThreadState of the init thread */
-    bool finalizing;
+    atomic_bool finalizing;     /* set once at shutdown; any thread reads */
     int flush_rc;               /* result of writing output.file */
     char flush_error[512];
 };
