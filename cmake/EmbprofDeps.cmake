@@ -12,6 +12,25 @@ endif()
 set(Python3_FIND_STRATEGY LOCATION)
 set(Python3_FIND_UNVERSIONED_NAMES FIRST)
 find_package(Python3 3.10 COMPONENTS Interpreter Development.Embed)
+# A build dir re-configured with another interpreter keeps the old one's
+# cached headers and library, silently mixing two CPythons. Ask the
+# interpreter where its headers are; on a mismatch forget and find again.
+if(Python3_Interpreter_FOUND)
+  execute_process(COMMAND ${Python3_EXECUTABLE} -c
+    "import sysconfig; print(sysconfig.get_path('include'))"
+    OUTPUT_VARIABLE _py_inc OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT "${_py_inc}" IN_LIST Python3_INCLUDE_DIRS)
+    message(STATUS "embprof: cached CPython does not belong to "
+                   "${Python3_EXECUTABLE}; finding it again")
+    get_cmake_property(_cached CACHE_VARIABLES)
+    foreach(v ${_cached})
+      if(v MATCHES "^_?Python3_" AND NOT v STREQUAL "Python3_EXECUTABLE")
+        unset(${v} CACHE)
+      endif()
+    endforeach()
+    find_package(Python3 3.10 COMPONENTS Interpreter Development.Embed)
+  endif()
+endif()
 if(NOT Python3_Development.Embed_FOUND)
   message(FATAL_ERROR
     "CPython's embedding library and headers were not found for "
@@ -42,6 +61,24 @@ get_filename_component(EMBPROF_PYTHON_LIBDIR "${EMBPROF_PYTHON_LIBRARY}" DIRECTO
 set(EMBPROF_PYTHON_LINK "${EMBPROF_PYTHON_LIBRARY}")
 execute_process(COMMAND ${Python3_EXECUTABLE} -c "import sys; print(sys.version.split()[0])"
   OUTPUT_VARIABLE EMBPROF_PY_FULLVER OUTPUT_STRIP_TRAILING_WHITESPACE)
+
+# The static libpython, if this CPython ships one (for embprof-run-static).
+execute_process(COMMAND ${Python3_EXECUTABLE} -c
+  "import sysconfig as s; print(s.get_config_var('LIBPL') or ''); print(s.get_config_var('LIBRARY') or ''); print(' '.join((s.get_config_var(k) or '') for k in ('MODLIBS', 'LIBS', 'SYSLIBS')))"
+  OUTPUT_VARIABLE _pystatic OUTPUT_STRIP_TRAILING_WHITESPACE)
+string(REPLACE "\n" ";" _pystatic "${_pystatic}")
+list(LENGTH _pystatic _n)
+set(EMBPROF_PYTHON_STATIC_LIB "")
+if(_n EQUAL 3)
+  list(GET _pystatic 0 _libpl)
+  list(GET _pystatic 1 _library)
+  list(GET _pystatic 2 _deps)
+  if(_library MATCHES "\\.a$" AND EXISTS "${_libpl}/${_library}")
+    set(EMBPROF_PYTHON_STATIC_LIB "${_libpl}/${_library}")
+    separate_arguments(EMBPROF_PYTHON_STATIC_DEPS UNIX_COMMAND "${_deps}")
+    list(REMOVE_DUPLICATES EMBPROF_PYTHON_STATIC_DEPS)
+  endif()
+endif()
 
 # Lua 5.4 (policies), libevent (control socket), cmocka (unit tests).
 pkg_check_modules(LUA IMPORTED_TARGET lua5.4)
