@@ -19,9 +19,17 @@ ep_export_speedscope(FILE *out, const ep_export_info *info)
     fputs("{\"$schema\":\"https://www.speedscope.app/file-format-schema."
           "json\",\"exporter\":\"embprof@" EMBPROF_VERSION_STRING "\",",
           out);
-    fprintf(out, "\"name\":\"embprof %s mode, %d Hz, CPython %s\",",
+    /* The sampler's own figures travel with the profile. */
+    fprintf(out,
+            "\"name\":\"embprof %s mode, %d Hz, CPython %s: %" PRIu64
+            " samples, sampler %.3f%% of one CPU, %" PRIu64
+            " walk errors, %" PRIu64 " truncated\",",
             info->mode == EP_SAMPLER_CPU ? "cpu" : "wall", info->rate,
-            info->python_version);
+            info->python_version, info->stats.samples,
+            info->stats.wall_ns ? 100.0 * (double)info->stats.sampler_cpu_ns /
+                                      (double)info->stats.wall_ns
+                                : 0.0,
+            info->stats.walk_errors, info->stats.truncated);
     fputs("\"activeProfileIndex\":0,\"shared\":{\"frames\":[", out);
     for (uint32_t i = 0; i < s->nframes; i++) {
         const ep_frame *f = &s->frames[i];

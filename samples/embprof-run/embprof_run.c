@@ -105,6 +105,7 @@ main(int argc, char **argv)
     PyConfig pc;
     PyStatus st;
     embprof *ep;
+    embprof_stats stats;
 
     if (cfg == NULL) {
         fprintf(stderr, "%s: out of memory\n", prog);
@@ -237,11 +238,20 @@ main(int argc, char **argv)
         return 1;
     }
     status = Py_RunMain(); /* runs the program, then Py_FinalizeEx */
+    embprof_get_stats(ep, &stats);
     rc = embprof_finalize(ep);
     if (rc != EMBPROF_OK) {
         fprintf(stderr, "%s: %s\n", prog, embprof_last_error());
     } else if (output != NULL) {
-        fprintf(stderr, "%s: profile written to %s\n", prog, output);
+        fprintf(stderr,
+                "%s: profile written to %s (%llu samples; sampler used "
+                "%.3f%% of one CPU, %llu walk errors, %llu truncated)\n",
+                prog, output, (unsigned long long)stats.samples,
+                stats.wall_ns ? 100.0 * (double)stats.sampler_cpu_ns /
+                                    (double)stats.wall_ns
+                              : 0.0,
+                (unsigned long long)stats.walk_errors,
+                (unsigned long long)stats.truncated);
     }
     free(pyargv);
     return status;
