@@ -1,0 +1,290 @@
+/*
+ * syscall_cost.c -- the price list behind the sampler's per-tick cost: what
+ * one of each system call the sampler makes costs on this machine.
+ *
+ * Build and run (no embprof or Python needed):
+ *
+ *   cc -O2 -D_GNU_SOURCE bench/syscall_cost.c -lpthread \
+ *      -o build-bench/syscall_cost
+ *   build-bench/syscall_cost [-n CALLS] [-b BATCHES]
+ *
+ * Two helper threads stand for Python threads: one spins (on a CPU), one
+ * sleeps. Every figure is the median over BATCHES (default 5) batches of
+ * CALLS (default 50000) calls, in ns per call, wall clock of the measuring
+ * thread (its CPU time is printed too).
+ *
+ *   syscall(SYS_getpid)                  the floor: entering the kernel
+ *   clock_gettime(CLOCK_MONOTONIC)       vDSO, no system call
+ *   process_vm_readv own pid, 8 B        one remote range (the walker's
+ *                                        pointer reads)
+ *   process_vm_readv own pid, 1 KB / 4 KB / 16 KB
+ *                                        a thread state / data-stack chunk
+ *   process_vm_readv 50 x 200 B ranges on 50 different pages
+ *                                        the walker's batched re-read of
+ *                                        the code objects of a 50-frame
+ *                                        stack
+ *   pipe write+read 8 B                  sampler.memread=pipe
+ *   pread /proc/self/task/TID/stat       wall mode's "is it running?"
+ *                                        (spinning and sleeping thread)
+ *   clock_gettime(thread CPU clock of TID)
+ *                                        cpu mode, per thread per tick
+ *                                        (spinning and sleeping thread)
+ *   clock_gettime(CLOCK_THREAD_CPUTIME_ID)
+ *                                        the caller's own CPU clock
+ *   open+close /proc/self/task/TID/stat  a thread's first sighting
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+static long n_calls = 50000;
+static int n_batches = 5;
+static atomic_int stop;
+static pid_t spin_tid, sleep_tid;
+static pid_t pid;
+static int pipefd[2];
+static int stat_fd;
+static clockid_t tid_clock;
+static char *pages;        /* 50 pages, a 200-byte "code header" on each */
+static char src_buf[16384];
+static char dst_buf[16384];
+static struct iovec iov_l[50], iov_r[50];
+static size_t vm_len;
+static volatile uint64_t sink;
+
+static uint64_t
+now_ns(clockid_t c)
+{
+    struct timespec ts;
+
+    clock_gettime(c, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void *
+spinner(void *arg)
+{
+    (void)arg;
+    spin_tid = (pid_t)syscall(SYS_gettid);
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        sink++;
+    }
+    return NULL;
+}
+
+static void *
+sleeper(void *arg)
+{
+    (void)arg;
+    sleep_tid = (pid_t)syscall(SYS_gettid);
+    while (!atomic_load(&stop)) {
+        usleep(100000);
+    }
+    return NULL;
+}
+
+static clockid_t
+clock_of(pid_t tid)
+{
+    /* Linux: ((~tid) << 3) | CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD_MASK, as
+     * runtime/clock.c does. */
+    return (clockid_t)((~(unsigned int)tid) << 3) | 6;
+}
+
+static int
+open_stat(pid_t tid)
+{
+    char path[64];
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    return open(path, O_RDONLY | O_CLOEXEC);
+}
+
+/* --- the calls ---------------------------------------------------------- */
+
+static void
+c_getpid(void)
+{
+    sink += (uint64_t)syscall(SYS_getpid);
+}
+
+static void
+c_monotonic(void)
+{
+    sink += now_ns(CLOCK_MONOTONIC);
+}
+
+static void
+c_vm(void)
+{
+    struct iovec l = {dst_buf, vm_len}, r = {src_buf, vm_len};
+
+    if (process_vm_readv(pid, &l, 1, &r, 1, 0) != (ssize_t)vm_len) {
+        abort();
+    }
+}
+
+static void
+c_vm_scatter(void)
+{
+    if (process_vm_readv(pid, iov_l, 50, iov_r, 50, 0) != 50 * 200) {
+        abort();
+    }
+}
+
+static void
+c_pipe(void)
+{
+    if (write(pipefd[1], src_buf, 8) != 8 || read(pipefd[0], dst_buf, 8) != 8) {
+        abort();
+    }
+}
+
+static void
+c_pread_stat(void)
+{
+    char buf[512];
+
+    if (pread(stat_fd, buf, sizeof(buf) - 1, 0) <= 0) {
+        abort();
+    }
+}
+
+static void
+c_tid_clock(void)
+{
+    sink += now_ns(tid_clock);
+}
+
+static void
+c_self_cpu(void)
+{
+    sink += now_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+static void
+c_open_close(void)
+{
+    int fd = open_stat(sleep_tid);
+
+    if (fd < 0) {
+        abort();
+    }
+    close(fd);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static void
+measure(const char *name, void (*fn)(void))
+{
+    double wall[64], cpu[64];
+
+    for (long i = 0; i < n_calls / 10 + 1; i++) { /* warm up */
+        fn();
+    }
+    for (int b = 0; b < n_batches; b++) {
+        uint64_t w0 = now_ns(CLOCK_MONOTONIC);
+        uint64_t c0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+
+        for (long i = 0; i < n_calls; i++) {
+            fn();
+        }
+        cpu[b] = (double)(now_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / n_calls;
+        wall[b] = (double)(now_ns(CLOCK_MONOTONIC) - w0) / n_calls;
+    }
+    qsort(wall, (size_t)n_batches, sizeof(double), cmp_double);
+    qsort(cpu, (size_t)n_batches, sizeof(double), cmp_double);
+    printf("| %s | %.0f | %.0f | %.0f | %.0f |\n", name, wall[n_batches / 2],
+           wall[0], wall[n_batches - 1], cpu[n_batches / 2]);
+    fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+    pthread_t t1, t2;
+    int opt;
+
+    while ((opt = getopt(argc, argv, "n:b:h")) != -1) {
+        switch (opt) {
+        case 'n':
+            n_calls = atol(optarg);
+            break;
+        case 'b':
+            n_batches = atoi(optarg);
+            break;
+        default:
+            fprintf(opt == 'h' ? stdout : stderr,
+                    "usage: syscall_cost [-n CALLS] [-b BATCHES]\n");
+            return opt == 'h' ? 0 : 2;
+        }
+    }
+    if (n_calls < 1 || n_batches < 1 || n_batches > 64) {
+        return 2;
+    }
+    pid = getpid();
+    memset(src_buf, 'x', sizeof(src_buf));
+    pages = aligned_alloc(4096, 50 * 4096);
+    if (pages == NULL || pipe2(pipefd, O_CLOEXEC) != 0) {
+        return 1;
+    }
+    memset(pages, 'c', 50 * 4096);
+    for (int i = 0; i < 50; i++) {
+        iov_l[i].iov_base = dst_buf + i * 200;
+        iov_l[i].iov_len = 200;
+        iov_r[i].iov_base = pages + (size_t)i * 4096 + 512;
+        iov_r[i].iov_len = 200;
+    }
+    pthread_create(&t1, NULL, spinner, NULL);
+    pthread_create(&t2, NULL, sleeper, NULL);
+    while (spin_tid == 0 || sleep_tid == 0) {
+        usleep(1000);
+    }
+    printf("syscall_cost: %ld calls x %d batches, ns per call\n\n", n_calls,
+           n_batches);
+    printf("| call | ns (median) | min | max | CPU ns |\n"
+           "|---|---|---|---|---|\n");
+    measure("syscall(SYS_getpid) (kernel entry floor)", c_getpid);
+    measure("clock_gettime(CLOCK_MONOTONIC) (vDSO)", c_monotonic);
+    vm_len = 8;
+    measure("process_vm_readv 8 B", c_vm);
+    vm_len = 1024;
+    measure("process_vm_readv 1 KB", c_vm);
+    vm_len = 4096;
+    measure("process_vm_readv 4 KB", c_vm);
+    vm_len = 16384;
+    measure("process_vm_readv 16 KB", c_vm);
+    measure("process_vm_readv 50 x 200 B on 50 pages", c_vm_scatter);
+    measure("pipe write+read 8 B (memread=pipe)", c_pipe);
+    stat_fd = open_stat(spin_tid);
+    measure("pread /proc/self/task/TID/stat, spinning thread", c_pread_stat);
+    close(stat_fd);
+    stat_fd = open_stat(sleep_tid);
+    measure("pread /proc/self/task/TID/stat, sleeping thread", c_pread_stat);
+    close(stat_fd);
+    tid_clock = clock_of(spin_tid);
+    measure("clock_gettime(CPU clock of TID), spinning thread", c_tid_clock);
+    tid_clock = clock_of(sleep_tid);
+    measure("clock_gettime(CPU clock of TID), sleeping thread", c_tid_clock);
+    measure("clock_gettime(CLOCK_THREAD_CPUTIME_ID) (own)", c_self_cpu);
+    measure("open+close /proc/self/task/TID/stat", c_open_close);
+    atomic_store(&stop, 1);
+    pthread_join(t1, NULL);
+    pthread_join(t2, NULL);
+    return 0;
+}
