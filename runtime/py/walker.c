@@ -22,6 +22,9 @@
 #define EP_CODES_MIN 4096u
 #define EP_CODES_MAX (1u << 20)
 #define EP_MAX_INTERPS 256
+#define EP_PAGE 4096u
+#define EP_REGION_PAGES 16u
+#define EP_REGION (EP_PAGE * EP_REGION_PAGES)
 
 static inline uintptr_t
 rd_ptr(const unsigned char *buf, size_t off)
@@ -68,6 +71,7 @@ ep_walker_open(ep_walker *w, int memread_method, uint32_t max_depth)
     w->codes = calloc(w->codes_cap, sizeof(*w->codes));
     w->tsbuf = malloc(w->L->ts_size);
     w->frbuf = malloc(w->L->fr_size);
+    w->region = malloc(EP_REGION);
     w->cobuf = malloc((size_t)max_depth * w->L->co_hdr_size);
     w->rawcode = malloc(max_depth * sizeof(*w->rawcode));
     w->rawinstr = malloc(max_depth * sizeof(*w->rawinstr));
@@ -75,6 +79,7 @@ ep_walker_open(ep_walker *w, int memread_method, uint32_t max_depth)
     w->iov_l = malloc(max_depth * sizeof(*w->iov_l));
     w->iov_r = malloc(max_depth * sizeof(*w->iov_r));
     if (w->codes == NULL || w->tsbuf == NULL || w->frbuf == NULL ||
+        w->region == NULL ||
         w->cobuf == NULL || w->rawcode == NULL || w->rawinstr == NULL ||
         w->rawowner == NULL || w->iov_l == NULL || w->iov_r == NULL) {
         ep_walker_close(w);
@@ -104,6 +109,7 @@ ep_walker_close(ep_walker *w)
     free(w->tsbuf);
     free(w->chunkbuf);
     free(w->frbuf);
+    free(w->region);
     free(w->cobuf);
     free(w->rawcode);
     free(w->rawinstr);
@@ -440,8 +446,44 @@ code_lookup(ep_walker *w, uintptr_t addr, const unsigned char *hdr)
 static const unsigned char *
 frame_copy(ep_walker *w, uintptr_t addr, uintptr_t lo, uintptr_t hi)
 {
-    if (addr >= lo && addr + w->L->fr_size <= hi) {
+    size_t fs = w->L->fr_size;
+
+    if (addr >= lo && addr + fs <= hi) {
         return w->chunkbuf + (addr - lo);
+    }
+    if (addr >= w->reg_lo && addr + fs <= w->reg_hi) {
+        return w->region + (addr - w->reg_lo);
+    }
+    /* Frames of older data-stack chunks (deep stacks) lie below each
+     * other: after a few misses in one walk, copy the pages ending at the
+     * frame in one call, one iovec per page so a fault only shortens the
+     * copy. Generator frames (a miss or two) are read one by one. */
+    if (w->L->frame_kind == EP_FRAMES_INTERP && ++w->misses > 4) {
+        uintptr_t end = (addr + fs + EP_PAGE - 1) & ~(uintptr_t)(EP_PAGE - 1);
+        struct iovec l[EP_REGION_PAGES], r[EP_REGION_PAGES];
+        size_t got;
+
+        for (size_t i = 0; i < EP_REGION_PAGES; i++) {
+            uintptr_t page = end - (i + 1) * EP_PAGE;
+
+            l[i].iov_base = w->region + EP_REGION - (i + 1) * EP_PAGE;
+            l[i].iov_len = EP_PAGE;
+            r[i].iov_base = (void *)page;
+            r[i].iov_len = EP_PAGE;
+        }
+        got = ep_memread_v(&w->mr, l, r, EP_REGION_PAGES);
+        if (got > 0) {
+            /* Keep the copy where the pages belong in w->region. */
+            w->reg_lo = end - got * EP_PAGE;
+            w->reg_hi = end;
+            if (got < EP_REGION_PAGES) {
+                memmove(w->region, w->region + EP_REGION - got * EP_PAGE,
+                        got * EP_PAGE);
+            }
+            if (addr >= w->reg_lo) {
+                return w->region + (addr - w->reg_lo);
+            }
+        }
     }
     w->frames_read++;
     if (ep_memread(&w->mr, w->frbuf, addr, w->L->fr_size) != 0) {
@@ -463,6 +505,8 @@ ep_walker_stack(ep_walker *w, ep_wthread *t)
     if (t->error) {
         return -1;
     }
+    w->reg_lo = w->reg_hi = 0;
+    w->misses = 0;
     if (L->cframe_current != EP_OFF_NONE && f != 0 &&
         read_ptr(w, f + L->cframe_current, &f) != 0) {
         t->error = true;

@@ -72,6 +72,9 @@ typedef struct ep_walker {
     unsigned char *chunkbuf;
     size_t chunkbuf_cap;
     unsigned char *frbuf;   /* one frame */
+    unsigned char *region;  /* pages of older chunks, one walk only */
+    uintptr_t reg_lo, reg_hi;
+    uint32_t misses;        /* frames outside the chunk copy, this walk */
     unsigned char *cobuf;   /* code headers, max_depth of them */
     uintptr_t *rawcode;     /* scratch per frame */
     uintptr_t *rawinstr;
