@@ -181,17 +181,26 @@ def run(argv, timeout, env):
     load = loadavg()
     c0 = children_cpu()
     t0 = time.perf_counter()
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       env=env, timeout=timeout, text=True)
+    try:
+        p = subprocess.run(argv, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env=env, timeout=timeout,
+                           text=True)
+    except subprocess.TimeoutExpired as e:
+        return {"ok": False, "rc": "timeout after %gs" % timeout,
+                "argv": argv, "stderr": str(e.stderr or "")[-2000:],
+                "wall": None}
     t = time.perf_counter() - t0
     cpu = children_cpu() - c0
     if p.returncode != 0:
-        raise RuntimeError("%s exited with %d:\n%s" % (
-            " ".join(argv), p.returncode, p.stderr[-2000:]))
+        # Recorded, reported, left out of the ratios; the benchmark goes on.
+        rc = p.returncode
+        return {"ok": False, "argv": argv, "wall": t, "stderr":
+                p.stderr[-2000:], "stdout": p.stdout[-500:],
+                "rc": "signal %d" % -rc if rc < 0 else "exit %d" % rc}
     m = ELAPSED_RE.findall(p.stdout)
     p99 = P99_RE.search(p.stdout)
     c = CLOSING_RE.search(p.stderr)
-    return {"wall": t, "cpu": cpu, "load1": load,
+    return {"ok": True, "wall": t, "cpu": cpu, "load1": load,
             "elapsed": float(m[-1]) if m else None,
             "p99_ms": float(p99.group(1)) if p99 else None,
             "samples": int(c.group(1)) if c else None,
@@ -236,18 +245,25 @@ def top_share(a, w, rate, tmp, env):
     mode = ["--mode", a.mode] if a.mode else []
     r = run([a.embprof_run, "-o", out, "-r", str(rate)] + mode + [w],
             a.timeout, env)
+    if not r["ok"]:
+        return r
     with open(out) as f:
         text = f.read()
     m = SAMPLER_RE.search(text)
     h = HEADER_RE.search(text)
     if m is None:
-        raise RuntimeError("no 'sampler:' line in the top export of %s" % w)
-    return {"cpu_pct": float(m.group(1)), "cpu_ms": float(m.group(2)),
+        return {"ok": False, "rc": "no 'sampler:' line in the top export",
+                "argv": r.get("argv"), "wall": r["wall"]}
+    return {"ok": True, "cpu_pct": float(m.group(1)), "cpu_ms": float(m.group(2)),
             "walk_errors": int(m.group(3)), "missed_ticks": int(m.group(4)),
             "samples": int(h.group(1)) if h else None,
             "threads": int(h.group(2)) if h else None,
             "sampled_s": float(h.group(3)) if h else None,
             "wall": r["wall"]}
+
+
+def fmt_s(x):
+    return "—" if x is None else "%.2f" % x
 
 
 def fmt_ratio(x):
@@ -261,7 +277,7 @@ def fmt_range(xs):
     return " (%.3f–%.3f)" % (min(xs), max(xs))
 
 
-def report(a, res, names, info, elapsed_total):
+def report(a, res, names, info, elapsed_total, failures):
     o = []
     o.append("## embprof-run overhead (%d rounds, %s)" % (
         a.rounds, "shuffled order per round"))
@@ -282,8 +298,8 @@ def report(a, res, names, info, elapsed_total):
         for n in others:
             cells.append(fmt_ratio(r["ratio_wall"][n]) +
                          fmt_range(r["ratios_wall"][n]))
-        o.append("| %s | %.2f | %s |" % (w, r["baseline_wall"],
-                                         " | ".join(cells)))
+        o.append("| %s | %s | %s |" % (w, fmt_s(r["baseline_wall"]),
+                                       " | ".join(cells)))
     o.append("")
     o.append("Same, from the workload's own `elapsed` line (excludes "
              "interpreter start-up, profile export and shutdown):")
@@ -305,18 +321,19 @@ def report(a, res, names, info, elapsed_total):
     o.append("|---|---|" + "---|" * len(others))
     for w, r in res.items():
         cells = [fmt_ratio(r["ratio_cpu"][n]) for n in others]
-        o.append("| %s | %.2f | %s |" % (w, r["baseline_cpu"],
-                                         " | ".join(cells)))
-    shares = [(w, n, median([x["sampler_pct"] for x in r["raw"][n]]))
+        o.append("| %s | %s | %s |" % (w, fmt_s(r["baseline_cpu"]),
+                                       " | ".join(cells)))
+    shares = [(w, n, median([x["sampler_pct"] for x in r["raw"][n]
+                             if x["ok"]]))
               for w, r in res.items() for n in others
-              if any(x["sampler_pct"] is not None for x in r["raw"][n])]
+              if any(x.get("sampler_pct") is not None for x in r["raw"][n])]
     if shares:
         o.append("")
         o.append("Sampler share of one CPU in the timed runs (embprof-run's "
                  "closing line), median over rounds: " + "; ".join(
                      "%s %s %.2f %%" % (w, n, v) for w, n, v in shares) + ".")
     loads = [x["load1"] for r in res.values() for v in r["raw"].values()
-             for x in v if x["load1"] is not None]
+             for x in v if x["ok"] and x["load1"] is not None]
     if loads:
         o.append("")
         o.append("1-minute load average at the start of the runs: median "
@@ -372,6 +389,20 @@ def report(a, res, names, info, elapsed_total):
             rate, lim * 100, "PASS" if all(verdicts) else "MISS",
             sum(verdicts), len(verdicts)))
     o.append("")
+    if failures:
+        o.append("**%d run%s failed** (left out of every ratio; the round's "
+                 "other runs still count):" % (
+                     len(failures), "" if len(failures) == 1 else "s"))
+        o.append("")
+        for f in failures:
+            o.append("- %s %s%s: %s%s" % (
+                f["workload"], f["config"],
+                " round %d" % f["round"] if f["round"] else "", f["rc"],
+                (" — " + f["stderr"].strip().splitlines()[-1][:200])
+                if f.get("stderr", "").strip() else ""))
+    else:
+        o.append("No run failed.")
+    o.append("")
     o.append("Total benchmark time: %.0f s." % elapsed_total)
     return "\n".join(o)
 
@@ -401,6 +432,7 @@ def main(argv=None):
     info = machine()
     t_start = time.perf_counter()
     res = {}
+    failures = []
     with tempfile.TemporaryDirectory(prefix="embprof-bench-") as tmp:
         cfg = configs(a, tmp)
         names = list(cfg)
@@ -412,6 +444,13 @@ def main(argv=None):
                 for n in order:
                     r = run(cfg[n](paths[w]), a.timeout, env)
                     raw[w][n].append(r)
+                    if not r["ok"]:
+                        failures.append({"workload": w, "config": n,
+                                         "round": rnd + 1, "rc": r["rc"],
+                                         "stderr": r.get("stderr", "")})
+                        sys.stderr.write("round %d/%d %-8s %-9s FAILED: %s\n"
+                                         % (rnd + 1, a.rounds, w, n, r["rc"]))
+                        continue
                     sys.stderr.write("round %d/%d %-8s %-9s %7.3f s\n" % (
                         rnd + 1, a.rounds, w, n, r["wall"]))
         top = {w: {} for w in a.workloads}
@@ -419,7 +458,16 @@ def main(argv=None):
             for rate in a.rates:
                 runs = []
                 for _ in range(a.top_runs):
-                    runs.append(top_share(a, paths[w], rate, tmp, env))
+                    x = top_share(a, paths[w], rate, tmp, env)
+                    if not x["ok"]:
+                        failures.append({"workload": w, "config":
+                                         "r%d top export" % rate,
+                                         "round": None, "rc": x["rc"],
+                                         "stderr": x.get("stderr", "")})
+                        sys.stderr.write("top      %-8s r%-8d FAILED: %s\n"
+                                         % (w, rate, x["rc"]))
+                        continue
+                    runs.append(x)
                     sys.stderr.write("top      %-8s r%-8d %6.3f %% of a CPU\n"
                                      % (w, rate, runs[-1]["cpu_pct"]))
                 if runs:
@@ -436,36 +484,40 @@ def main(argv=None):
                     top[w]["r%d" % rate] = t
     for w in a.workloads:
         base = raw[w]["baseline"]
-        r = {"baseline_wall": median([x["wall"] for x in base]),
-             "baseline_elapsed": median([x["elapsed"] for x in base]),
-             "baseline_cpu": median([x["cpu"] for x in base]),
+        okb = [x for x in base if x["ok"]]
+        r = {"baseline_wall": median([x["wall"] for x in okb]),
+             "baseline_elapsed": median([x["elapsed"] for x in okb]),
+             "baseline_cpu": median([x["cpu"] for x in okb]),
              "ratios_wall": {}, "ratio_wall": {}, "ratio_elapsed": {},
              "ratio_cpu": {},
              "p99_ms": {}, "top": top[w], "raw": raw[w]}
         for n in names:
-            rw = [x["wall"] / b["wall"] for x, b in zip(raw[w][n], base)]
-            re_ = [x["elapsed"] / b["elapsed"]
-                   for x, b in zip(raw[w][n], base)
+            # Pairs of the same round in which both runs succeeded.
+            pairs = [(x, b) for x, b in zip(raw[w][n], base)
+                     if x["ok"] and b["ok"]]
+            rw = [x["wall"] / b["wall"] for x, b in pairs]
+            re_ = [x["elapsed"] / b["elapsed"] for x, b in pairs
                    if x["elapsed"] and b["elapsed"]]
             r["ratios_wall"][n] = rw
             r["ratio_wall"][n] = median(rw)
             r["ratio_elapsed"][n] = median(re_)
             r["ratio_cpu"][n] = median([x["cpu"] / b["cpu"]
-                                        for x, b in zip(raw[w][n], base)
-                                        if b["cpu"] > 0])
-            r["p99_ms"][n] = median([x["p99_ms"] for x in raw[w][n]])
+                                        for x, b in pairs if b["cpu"] > 0])
+            r["p99_ms"][n] = median([x["p99_ms"] for x in raw[w][n]
+                                     if x["ok"]])
         if all(v is None for v in r["p99_ms"].values()):
             r["p99_ms"] = None
         res[w] = r
     total = time.perf_counter() - t_start
-    text = report(a, res, names, info, total)
+    text = report(a, res, names, info, total, failures)
     print(text)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": info, "args": vars(a),
                        "commands": {n: cfg[n]("WORKLOAD.py") for n in names},
                        "targets": {str(k): v for k, v in TARGETS.items()},
-                       "results": res, "total_s": total}, f, indent=1)
+                       "results": res, "failures": failures,
+                       "total_s": total}, f, indent=1)
     return 0
 
 
