@@ -106,6 +106,19 @@ def parse_args(argv):
                    "%(default)s)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed for the shuffled order (default: random)")
+    p.add_argument("--taskset", metavar="CPUS", default="",
+                   help="run every command under `taskset -c CPUS` (e.g. "
+                   "1): pinned to one CPU the sampler shares it with the "
+                   "workload, so its whole cost shows in wall time, and "
+                   "the spread from landing on a slower vCPU goes away "
+                   "(default: not pinned)")
+    p.add_argument("--max-foreign", type=float, default=0.10,
+                   help="a run during which other processes used more than "
+                   "this much of one CPU on average (from /proc/stat) is "
+                   "disturbed and run again (default: %(default)s)")
+    p.add_argument("--retries", type=int, default=3,
+                   help="times a disturbed run is repeated before it is "
+                   "kept anyway, flagged (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds before a single run is killed")
     p.add_argument("--json", metavar="FILE",
@@ -177,8 +190,29 @@ def loadavg():
         return None
 
 
+def busy_cpu_s():
+    """Seconds of CPU time all CPUs have spent busy since boot."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
+    return (sum(v[:8]) - idle) / float(os.sysconf("SC_CLK_TCK"))
+
+
+def disturbed(a, r):
+    return (r["ok"] and r.get("foreign") is not None and
+            r["foreign"] > a.max_foreign)
+
+
+TASKSET = []
+
+
 def run(argv, timeout, env):
+    argv = TASKSET + argv
     load = loadavg()
+    b0 = busy_cpu_s()
     c0 = children_cpu()
     t0 = time.perf_counter()
     try:
@@ -191,6 +225,11 @@ def run(argv, timeout, env):
                 "wall": None}
     t = time.perf_counter() - t0
     cpu = children_cpu() - c0
+    b1 = busy_cpu_s()
+    # CPU that something else on the machine used while we ran (other
+    # users' builds and tests): the interference a round is judged by.
+    foreign = (b1 - b0 - cpu) / t if b0 is not None and b1 is not None \
+        else None
     if p.returncode != 0:
         # Recorded, reported, left out of the ratios; the benchmark goes on.
         rc = p.returncode
@@ -201,6 +240,7 @@ def run(argv, timeout, env):
     p99 = P99_RE.search(p.stdout)
     c = CLOSING_RE.search(p.stderr)
     return {"ok": True, "wall": t, "cpu": cpu, "load1": load,
+            "foreign": foreign,
             "elapsed": float(m[-1]) if m else None,
             "p99_ms": float(p99.group(1)) if p99 else None,
             "samples": int(c.group(1)) if c else None,
@@ -277,10 +317,11 @@ def fmt_range(xs):
     return " (%.3f–%.3f)" % (min(xs), max(xs))
 
 
-def report(a, res, names, info, elapsed_total, failures):
+def report(a, res, names, info, elapsed_total, failures, disturbed_runs):
     o = []
-    o.append("## embprof-run overhead (%d rounds, %s)" % (
-        a.rounds, "shuffled order per round"))
+    o.append("## embprof-run overhead (%d rounds, %s, %s)" % (
+        a.rounds, "shuffled order per round",
+        "pinned: taskset -c %s" % a.taskset if a.taskset else "not pinned"))
     o.append("")
     o.append("Machine: %s, %s vCPUs, kernel %s, CPython %s; commit `%s`." % (
         info.get("cpu", "?"), info.get("nproc", "?"), info.get("kernel", "?"),
@@ -389,6 +430,17 @@ def report(a, res, names, info, elapsed_total, failures):
             rate, lim * 100, "PASS" if all(verdicts) else "MISS",
             sum(verdicts), len(verdicts)))
     o.append("")
+    kept = [(w, n, x) for w, r in res.items() for n, v in r["raw"].items()
+            for x in v if x.get("disturbed")]
+    o.append("Interference: %d run%s repeated because other processes used "
+             "more than %.0f %% of a CPU meanwhile; %d disturbed run%s kept "
+             "after %d retries%s." % (
+                 len(disturbed_runs), "" if len(disturbed_runs) == 1 else "s",
+                 100 * a.max_foreign, len(kept), "" if len(kept) == 1 else "s",
+                 a.retries, (" (" + ", ".join("%s %s" % (w, n)
+                                              for w, n, _ in kept) + ")")
+                 if kept else ""))
+    o.append("")
     if failures:
         o.append("**%d run%s failed** (left out of every ratio; the round's "
                  "other runs still count):" % (
@@ -427,12 +479,15 @@ def main(argv=None):
                  a.embprof_run, REPO, a.build_dir, a.build_dir))
     if a.peers and not os.access(a.python, os.X_OK):
         fail("peer interpreter %s not found (--python)" % a.python)
+    if a.taskset:
+        TASKSET[:] = ["taskset", "-c", a.taskset]
     rng = random.Random(a.seed)
     env = clean_env()
     info = machine()
     t_start = time.perf_counter()
     res = {}
     failures = []
+    disturbed_runs = []
     with tempfile.TemporaryDirectory(prefix="embprof-bench-") as tmp:
         cfg = configs(a, tmp)
         names = list(cfg)
@@ -442,7 +497,19 @@ def main(argv=None):
                 order = names[:]
                 rng.shuffle(order)
                 for n in order:
-                    r = run(cfg[n](paths[w]), a.timeout, env)
+                    for attempt in range(a.retries + 1):
+                        r = run(cfg[n](paths[w]), a.timeout, env)
+                        r["retried"] = attempt
+                        if not disturbed(a, r) or attempt == a.retries:
+                            break
+                        sys.stderr.write(
+                            "round %d/%d %-8s %-9s disturbed (%.0f %% of a "
+                            "CPU used by others), again\n" % (
+                                rnd + 1, a.rounds, w, n, 100 * r["foreign"]))
+                        disturbed_runs.append({"workload": w, "config": n,
+                                               "round": rnd + 1,
+                                               "foreign": r["foreign"]})
+                    r["disturbed"] = disturbed(a, r)
                     raw[w][n].append(r)
                     if not r["ok"]:
                         failures.append({"workload": w, "config": n,
@@ -509,14 +576,16 @@ def main(argv=None):
             r["p99_ms"] = None
         res[w] = r
     total = time.perf_counter() - t_start
-    text = report(a, res, names, info, total, failures)
+    text = report(a, res, names, info, total, failures, disturbed_runs)
     print(text)
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"machine": info, "args": vars(a),
-                       "commands": {n: cfg[n]("WORKLOAD.py") for n in names},
+                       "commands": {n: TASKSET + cfg[n]("WORKLOAD.py")
+                                    for n in names},
                        "targets": {str(k): v for k, v in TARGETS.items()},
                        "results": res, "failures": failures,
+                       "disturbed": disturbed_runs,
                        "total_s": total}, f, indent=1)
     return 0
 
