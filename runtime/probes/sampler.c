@@ -297,6 +297,16 @@ sleep_until(ep_sampler *s, uint64_t deadline)
     return stop;
 }
 
+/* xorshift64*: the tick jitter needs speed, not quality. */
+static uint64_t
+next_random(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 2685821657736338717ull;
+}
+
 static void *
 sampler_main(void *arg)
 {
@@ -305,11 +315,18 @@ sampler_main(void *arg)
     uint64_t period = 1000000000u / (uint64_t)s->opts.rate;
     uint64_t start = ep_clock_now_ns(), prev = start, next = start + period;
     uint64_t cpu0 = ep_clock_thread_cpu_ns(), tick = 0;
+    uint64_t rnd = start | 1;
+    uint64_t jitter = period / 2; /* ticks land in next +- period/4 */
     uint64_t end = s->opts.duration > 0
                        ? start + (uint64_t)(s->opts.duration * 1e9)
                        : UINT64_MAX;
 
-    while (!sleep_until(s, next)) {
+    /* Ticks are jittered around their nominal times: a sampler in lockstep
+     * with a periodic workload (a 60 Hz frame loop, a 5 ms timer) would
+     * see the same phase every time and misattribute it. The mean rate is
+     * unchanged. */
+    while (!sleep_until(s, next - jitter / 2 +
+                               (jitter ? next_random(&rnd) % jitter : 0))) {
         uint64_t now = ep_clock_now_ns();
 
         sample_tick(x, ++tick, now - prev);
