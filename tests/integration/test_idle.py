@@ -1,0 +1,38 @@
+"""A sleeping thread is idle in wall mode (left out), kept with --idle, and
+absent in cpu mode."""
+import os
+
+import eptest as t
+
+a = t.args()
+d = t.tmpdir()
+
+
+def sleeper_count(path):
+    return sum(c for th, frames, c in t.read_collapsed(path)
+               if "sleeping_thread_body" in {t.func_of(f) for f in frames})
+
+
+def main_count(path):
+    return sum(c for th, frames, c in t.read_collapsed(path)
+               if "spinning_main" in {t.func_of(f) for f in frames})
+
+
+runs = {}
+for name, extra in (("wall", []), ("idle", ["--idle"]),
+                    ("cpu", ["--mode", "cpu"])):
+    out = os.path.join(d, name + ".folded")
+    t.run([a.embprof_run, "-r", "200", "-o", out] + extra +
+          [t.workload("idle.py")], check_rc=0)
+    runs[name] = (sleeper_count(out), main_count(out))
+    print(name, "sleeper", runs[name][0], "main", runs[name][1])
+
+t.check(runs["wall"][1] > 100, "wall: main thread barely sampled")
+t.check(runs["wall"][0] <= 2, "wall: sleeping thread was sampled %d times"
+        % runs["wall"][0])
+t.check(runs["idle"][0] > 100, "--idle: sleeping thread has only %d samples"
+        % runs["idle"][0])
+t.check(runs["cpu"][0] == 0, "cpu: sleeping thread has weight %d"
+        % runs["cpu"][0])
+t.check(runs["cpu"][1] > 0, "cpu: main thread has no weight")
+print("ok")
