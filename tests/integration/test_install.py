@@ -21,8 +21,11 @@ t.check("CPython" in p.stdout, p.stdout)
 
 src = os.path.join(t.HERE, "external")
 b = os.path.join(d, "ext-build")
-env = {"ASAN_OPTIONS": os.environ.get("ASAN_OPTIONS", "")}
-t.run(["cmake", "-S", src, "-B", b, "-DCMAKE_PREFIX_PATH=" + prefix],
+# A sanitized libembprof needs a sanitized executable (the runtime must
+# come first); the flags come from the test's environment.
+san = os.environ.get("EMBPROF_TEST_SANITIZE_FLAGS", "")
+t.run(["cmake", "-S", src, "-B", b, "-DCMAKE_PREFIX_PATH=" + prefix,
+       "-DCMAKE_C_FLAGS=" + san, "-DCMAKE_EXE_LINKER_FLAGS=" + san],
       check_rc=0)
 t.run(["cmake", "--build", b], check_rc=0)
 out = os.path.join(d, "cmake-host.folded")
@@ -35,7 +38,6 @@ p = t.run(["pkg-config", "--cflags", "--libs", "embprof"], env=env,
 flags = shlex.split(p.stdout)
 cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
 exe = os.path.join(d, "pc-host")
-san = os.environ.get("EMBPROF_TEST_SANITIZE_FLAGS", "")
 t.run([cc, os.path.join(src, "host.c"), "-o", exe] + shlex.split(san) +
       flags, check_rc=0)
 t.run([exe, os.path.join(d, "pc-host.folded")], check_rc=0)
