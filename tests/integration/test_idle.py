@@ -32,7 +32,10 @@ t.check(runs["wall"][0] <= 2, "wall: sleeping thread was sampled %d times"
         % runs["wall"][0])
 t.check(runs["idle"][0] > 100, "--idle: sleeping thread has only %d samples"
         % runs["idle"][0])
-t.check(runs["cpu"][0] == 0, "cpu: sleeping thread has weight %d"
-        % runs["cpu"][0])
+# The sleeper does use a little CPU to start and to enter sleep (more
+# under sanitizers): "absent" means under 0.5 % of the spinning thread's.
+t.check(runs["cpu"][0] * 200 < runs["cpu"][1],
+        "cpu: sleeping thread has weight %d against main's %d"
+        % (runs["cpu"][0], runs["cpu"][1]))
 t.check(runs["cpu"][1] > 0, "cpu: main thread has no weight")
 print("ok")
