@@ -4,6 +4,7 @@
  */
 #include "runtime.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,26 @@
 #define EP_OBS_CAPACITY 65536
 
 static const char *const ep_probes[] = {"sampler"};
+
+/* Tells listeners (the control socket's subscribers) what changed. */
+static void
+emit(struct embprof *ep, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+emit(struct embprof *ep, const char *fmt, ...)
+{
+    char line[1024];
+    va_list ap;
+
+    if (ep->on_event == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    ep->on_event(ep, line);
+}
 
 int
 ep_runtime_new(const struct embprof_config *cfg, struct embprof **out)
@@ -159,6 +180,10 @@ ep_ctl_start(struct embprof *ep, const char *probe, const char *options)
         ep_log(EP_LOG_INFO, "sampler started: %s mode, %d Hz, memread %s",
                o.mode == EP_SAMPLER_CPU ? "cpu" : "wall", o.rate,
                ep->sampler.memread_name);
+        emit(ep,
+             "{\"event\":\"probe_started\",\"probe\":\"sampler\","
+             "\"rate\":%d,\"mode\":\"%s\"}",
+             o.rate, o.mode == EP_SAMPLER_CPU ? "cpu" : "wall");
     } else {
         ep_opt_release(&next);
     }
@@ -179,6 +204,9 @@ ep_ctl_stop(struct embprof *ep, const char *probe)
         ep->refresh_names(ep);
     }
     rc = ep_sampler_stop(&ep->sampler);
+    if (rc == EMBPROF_OK) {
+        emit(ep, "{\"event\":\"probe_stopped\",\"probe\":\"sampler\"}");
+    }
     pthread_mutex_unlock(&ep->ctl_lock);
     return rc;
 }
@@ -341,6 +369,25 @@ export_nolock(struct embprof *ep, const char *format_name, const char *path)
     if (rc == EMBPROF_OK) {
         embprof_stats st;
 
+        snprintf(ep->last_export, sizeof(ep->last_export), "%s", full);
+        if (ep->on_event != NULL) {
+            char *line = NULL;
+            size_t n = 0;
+            FILE *f = open_memstream(&line, &n);
+
+            if (f != NULL) {
+                fprintf(f, "{\"event\":\"export_written\",\"format\":"
+                           "\"%s\",\"file\":",
+                        ex->name);
+                ep_json_string(f, full);
+                fputc('}', f);
+                if (fclose(f) == 0) {
+                    ep->on_event(ep, line);
+                }
+                free(line);
+            }
+        }
+
         ep_ctl_stats(ep, &st);
         ep_log(EP_LOG_INFO,
                "wrote %s (%s): %llu samples, sampler CPU %.1f ms, %llu walk "
@@ -406,6 +453,84 @@ ep_ctl_flush(struct embprof *ep)
     }
     pthread_mutex_unlock(&ep->ctl_lock);
     return rc;
+}
+
+/* Settings that may change while the host runs: they take effect at the
+ * next start (sampler.*) or the next export (output.dir), or at once. */
+static bool
+runtime_settable(const char *key)
+{
+    return strncmp(key, "sampler.", 8) == 0 ||
+           strcmp(key, "output.dir") == 0 ||
+           strcmp(key, "output.file") == 0 ||
+           strcmp(key, "output.format") == 0 ||
+           strcmp(key, "log.level") == 0;
+}
+
+int
+ep_ctl_config_set(struct embprof *ep, const char *key, const char *val)
+{
+    int rc;
+
+    if (key == NULL || ep_opt_find(key) < 0) {
+        return ep_error(EMBPROF_EINVAL, "unknown option \"%s\"",
+                        key ? key : "(null)");
+    }
+    if (!runtime_settable(key)) {
+        return ep_error(EMBPROF_EINVAL,
+                        "%s cannot change while the host runs (set it at "
+                        "start-up)",
+                        key);
+    }
+    pthread_mutex_lock(&ep->ctl_lock);
+    rc = ep_opt_set(&ep->cfg, key, val);
+    if (rc == EMBPROF_OK && strcmp(key, "log.level") == 0) {
+        ep_log_configure((int)ep_cfg_int(&ep->cfg, EP_OPT_LOG_LEVEL),
+                         ep_cfg_str(&ep->cfg, EP_OPT_LOG_FILE));
+    }
+    if (rc == EMBPROF_OK && ep->on_event != NULL) {
+        char *line = NULL;
+        size_t n = 0;
+        FILE *f = open_memstream(&line, &n);
+
+        if (f != NULL) {
+            fputs("{\"event\":\"config_set\",\"key\":", f);
+            ep_json_string(f, key);
+            fputs(",\"value\":", f);
+            ep_json_string(f, val);
+            fputc('}', f);
+            if (fclose(f) == 0) {
+                ep->on_event(ep, line);
+            }
+            free(line);
+        }
+    }
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return rc;
+}
+
+int
+ep_ctl_config_get(struct embprof *ep, const char *key, char *buf,
+                  size_t size)
+{
+    int id = ep_opt_find(key);
+
+    if (id < 0) {
+        return ep_error(EMBPROF_EINVAL, "unknown option \"%s\"",
+                        key ? key : "(null)");
+    }
+    pthread_mutex_lock(&ep->ctl_lock);
+    ep_opt_format(id, &ep->cfg.v[id], buf, size);
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return EMBPROF_OK;
+}
+
+void
+ep_ctl_last_export(struct embprof *ep, char *buf, size_t size)
+{
+    pthread_mutex_lock(&ep->ctl_lock);
+    snprintf(buf, size, "%s", ep->last_export);
+    pthread_mutex_unlock(&ep->ctl_lock);
 }
 
 void

@@ -43,10 +43,17 @@ struct embprof {
      * GIL (schedules a refresh of Python thread names). */
     void (*refresh_names)(struct embprof *ep);
 
+    /* Set by the control server: called after every state change with
+     * one JSON object (no newline), from whichever thread made it. Must
+     * not block. NULL: nobody listens. */
+    void (*on_event)(struct embprof *ep, const char *json);
+    struct ep_control *control;  /* the control server, or NULL */
+
     /* embed/ state (see embed/embed.h). */
     bool owns_python;           /* embprof_init (true) or attach (false) */
     void *main_tstate;          /* PyThreadState of the init thread */
     atomic_bool finalizing;     /* set once at shutdown; any thread reads */
+    char last_export[4096];     /* ctl_lock */
     int flush_rc;               /* result of writing output.file */
     char flush_error[512];
 };
@@ -68,6 +75,14 @@ void ep_ctl_stats(struct embprof *ep, embprof_stats *out);
 int ep_ctl_autostart(struct embprof *ep);
 /* Writes output.file if set (at finalize). */
 int ep_ctl_flush(struct embprof *ep);
+/* Sets a setting that may change while the host runs (sampler.*,
+ * output.dir, log.level); others get EMBPROF_EINVAL naming why. */
+int ep_ctl_config_set(struct embprof *ep, const char *key, const char *val);
+/* Reads a setting into buf. */
+int ep_ctl_config_get(struct embprof *ep, const char *key, char *buf,
+                      size_t size);
+/* The path the last successful export wrote (controller's copy). */
+void ep_ctl_last_export(struct embprof *ep, char *buf, size_t size);
 /* In a fork child: forget threads that did not survive. */
 void ep_ctl_after_fork(struct embprof *ep);
 

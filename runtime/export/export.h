@@ -64,6 +64,15 @@ int ep_export_speedscope(FILE *out, const ep_export_info *info);
 int ep_export_top(FILE *out, const ep_export_info *info);
 int ep_export_dump(FILE *out, const ep_export_info *info);
 
+/* Functions by own weight (then total), for top and the socket's top.
+ * Caller holds the store lock; *rows is malloc'd, *n rows have weight. */
+typedef struct ep_top_row {
+    uint32_t func;
+    uint64_t own, total;
+} ep_top_row;
+int ep_top_rows(const ep_export_info *info, ep_top_row **rows, uint32_t *n,
+                uint64_t *grand);
+
 /* Helpers shared by the formats. */
 /* Writes s as a JSON string (with quotes). */
 void ep_json_string(FILE *out, const char *s);

@@ -12,15 +12,10 @@
 
 #include "../probes/sampler.h"
 
-typedef struct top_row {
-    uint32_t func;
-    uint64_t own, total;
-} top_row;
-
 static int
 cmp_rows(const void *a, const void *b)
 {
-    const top_row *x = a, *y = b;
+    const ep_top_row *x = a, *y = b;
 
     if (x->own != y->own) {
         return x->own < y->own ? 1 : -1;
@@ -44,13 +39,14 @@ put_time(FILE *out, uint64_t ns)
 }
 
 int
-ep_export_top(FILE *out, const ep_export_info *info)
+ep_top_rows(const ep_export_info *info, ep_top_row **out, uint32_t *n,
+            uint64_t *grand_out)
 {
     const ep_store *s = info->store;
-    top_row *rows = calloc(s->nfuncs ? s->nfuncs : 1, sizeof(*rows));
+    ep_top_row *rows = calloc(s->nfuncs ? s->nfuncs : 1, sizeof(*rows));
     uint32_t *last = calloc(s->nfuncs ? s->nfuncs : 1, sizeof(*last));
     uint64_t grand = 0;
-    const embprof_stats *st = &info->stats;
+    uint32_t used = 0;
 
     if (rows == NULL || last == NULL) {
         free(rows);
@@ -79,7 +75,29 @@ ep_export_top(FILE *out, const ep_export_info *info)
             rows[s->frames[fr[sk->depth - 1]].func].own += w;
         }
     }
+    free(last);
     qsort(rows, s->nfuncs, sizeof(*rows), cmp_rows);
+    while (used < s->nfuncs && rows[used].total > 0) {
+        used++;
+    }
+    *out = rows;
+    *n = used;
+    *grand_out = grand;
+    return 0;
+}
+
+int
+ep_export_top(FILE *out, const ep_export_info *info)
+{
+    const ep_store *s = info->store;
+    const embprof_stats *st = &info->stats;
+    ep_top_row *rows;
+    uint32_t nrows;
+    uint64_t grand;
+
+    if (ep_top_rows(info, &rows, &nrows, &grand) != 0) {
+        return -1;
+    }
     fprintf(out,
             "embprof top: %s mode, %d Hz, %" PRIu64 " samples of %" PRIu32
             " threads, %.2f s sampled, CPython %s\n",
@@ -97,12 +115,9 @@ ep_export_top(FILE *out, const ep_export_info *info)
             st->walk_errors, st->truncated, st->missed_ticks);
     fprintf(out, "  %%Own  %%Total   OwnTime TotalTime  Function "
                  "(filename:line)\n");
-    for (uint32_t r = 0; r < s->nfuncs; r++) {
+    for (uint32_t r = 0; r < nrows; r++) {
         const ep_func *fn = &s->funcs[rows[r].func];
 
-        if (rows[r].total == 0) {
-            break;
-        }
         fprintf(out, "%6.2f%% %6.2f%% ",
                 grand ? 100.0 * (double)rows[r].own / (double)grand : 0.0,
                 grand ? 100.0 * (double)rows[r].total / (double)grand : 0.0);
@@ -113,6 +128,5 @@ ep_export_top(FILE *out, const ep_export_info *info)
                 ep_store_strget(s, fn->file), (int)fn->firstline);
     }
     free(rows);
-    free(last);
     return 0;
 }
