@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../runtime/clock.h"
+#include "../runtime/control/control.h"
 #include "../runtime/error.h"
 #include "../runtime/export/export.h"
 #include "../runtime/log.h"
@@ -35,9 +36,12 @@ embprof_config_new(void)
 {
     embprof_config *cfg = calloc(1, sizeof(*cfg));
 
-    if (cfg == NULL || ep_opt_defaults(cfg) != EMBPROF_OK) {
-        free(cfg);
+    if (cfg == NULL) {
         ep_error(EMBPROF_ENOMEM, "out of memory");
+        return NULL;
+    }
+    if (ep_opt_defaults(cfg) != EMBPROF_OK) { /* the error says why */
+        free(cfg);
         return NULL;
     }
     return cfg;
@@ -200,6 +204,11 @@ common_start(struct embprof *ep)
     }
     rc = register_atexit();
     if (rc == EMBPROF_OK) {
+        ep_control *ctl;
+
+        rc = ep_control_start(ep, &ctl);
+    }
+    if (rc == EMBPROF_OK) {
         ep_embed_collect_names();
         rc = ep_ctl_autostart(ep);
     }
@@ -268,6 +277,7 @@ embprof_init(const embprof_config *cfg, const PyConfig *py, embprof **out)
 
         snprintf(detail, sizeof(detail), "%s", embprof_last_error());
         ep_log(EP_LOG_ERROR, "init: %s", detail);
+        ep_control_stop(ep->control);
         ep_embed_current = NULL;
         ep_runtime_free(ep);
         return ep_error(rc, "%s", detail);
@@ -318,6 +328,7 @@ embprof_attach(const embprof_config *cfg, embprof **out)
     ep->owns_python = false;
     rc = common_start(ep);
     if (rc != EMBPROF_OK) {
+        ep_control_stop(ep->control);
         ep_embed_current = NULL;
         ep_runtime_free(ep);
         return rc;
@@ -340,6 +351,9 @@ ep_embed_shutdown(struct embprof *ep)
         }
         return ep->flush_rc;
     }
+    /* The control thread goes first: no request may start a probe again
+     * while we stop them, and the socket is gone before Python is. */
+    ep_control_stop(ep->control);
     ep_ctl_stop_all(ep);
     ep->flush_rc = ep_ctl_flush(ep);
     if (ep->flush_rc != EMBPROF_OK) {

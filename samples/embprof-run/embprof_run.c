@@ -45,6 +45,9 @@ usage(FILE *out)
             "(sampler.gil_only)\n"
             "  -d, --duration SEC    stop sampling after SEC seconds "
             "(sampler.duration)\n"
+            "  -s, --socket PATH     open the control socket at PATH for "
+            "embprofctl\n"
+            "                        (control.socket)\n"
             "      --set KEY=VALUE   set any option below\n"
             "  -V, --version         print versions and exit\n"
             "  -h, --help            print this help and exit\n"
@@ -108,7 +111,7 @@ main(int argc, char **argv)
     embprof_stats stats;
 
     if (cfg == NULL) {
-        fprintf(stderr, "%s: out of memory\n", prog);
+        fprintf(stderr, "%s: %s\n", prog, embprof_last_error());
         return 1;
     }
     if (embprof_config_from_env(cfg) != EMBPROF_OK) {
@@ -159,6 +162,9 @@ main(int argc, char **argv)
                                              "--duration", &missing))) {
             r = set(cfg, "sampler.duration", v);
             profiling = 1;
+        } else if (!missing && (v = value_of(argc, argv, &i, "-s",
+                                             "--socket", &missing))) {
+            r = set(cfg, "control.socket", v);
         } else if (!missing &&
                    (v = value_of(argc, argv, &i, NULL, "--set", &missing))) {
             const char *eq = strchr(v, '=');
