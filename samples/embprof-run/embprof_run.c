@@ -25,6 +25,7 @@ usage(FILE *out)
     fprintf(out,
             "usage: %s [options] [--] script.py [args...]\n"
             "       %s [options] -m module [args...]\n"
+            "       %s [options] -c command [args...]\n"
             "\n"
             "Runs a Python program in a host linked with embprof. Everything "
             "after the\nscript or module name is the program's. With no "
@@ -54,7 +55,7 @@ usage(FILE *out)
             "\n"
             "settings (--set KEY=VALUE, or the environment variable "
             "shown):\n",
-            prog, prog);
+            prog, prog, prog);
     fputs(embprof_options_help(), out);
     fprintf(out, "\nexit status: the program's; 2 on a usage error.\n");
 }
@@ -125,7 +126,8 @@ main(int argc, char **argv)
             i++;
             break;
         }
-        if (strcmp(a, "-m") == 0 || a[0] != '-' || strcmp(a, "-") == 0) {
+        if (strcmp(a, "-m") == 0 || strcmp(a, "-c") == 0 || a[0] != '-' ||
+            strcmp(a, "-") == 0) {
             break;
         }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -192,10 +194,13 @@ main(int argc, char **argv)
         }
     }
     if (i >= argc) {
-        return fail_usage("no script or -m module given");
+        return fail_usage("no script, -m module or -c command given");
     }
     if (strcmp(argv[i], "-m") == 0 && i + 1 >= argc) {
         return fail_usage("-m needs a module name");
+    }
+    if (strcmp(argv[i], "-c") == 0 && i + 1 >= argc) {
+        return fail_usage("-c needs a command");
     }
     if (profiling && output == NULL) {
         char have[8] = "";
@@ -221,7 +226,7 @@ main(int argc, char **argv)
         return 1;
     }
     pyargv[pyargc++] = argv[0];
-    if (strcmp(argv[i], "-m") != 0) {
+    if (strcmp(argv[i], "-m") != 0 && strcmp(argv[i], "-c") != 0) {
         pyargv[pyargc++] = "--";
     }
     for (; i < argc; i++) {
