@@ -112,11 +112,11 @@ def parse_args(argv):
                    "workload, so its whole cost shows in wall time, and "
                    "the spread from landing on a slower vCPU goes away "
                    "(default: not pinned)")
-    p.add_argument("--max-foreign", type=float, default=0.10,
+    p.add_argument("--max-foreign", type=float, default=0.25,
                    help="a run during which other processes used more than "
                    "this much of one CPU on average (from /proc/stat) is "
                    "disturbed and run again (default: %(default)s)")
-    p.add_argument("--retries", type=int, default=3,
+    p.add_argument("--retries", type=int, default=1,
                    help="times a disturbed run is repeated before it is "
                    "kept anyway, flagged (default: %(default)s)")
     p.add_argument("--timeout", type=float, default=600.0,
@@ -197,8 +197,10 @@ def busy_cpu_s():
             v = [int(x) for x in f.readline().split()[1:]]
     except (OSError, ValueError):
         return None
-    idle = v[3] + (v[4] if len(v) > 4 else 0)  # idle + iowait
-    return (sum(v[:8]) - idle) / float(os.sysconf("SC_CLK_TCK"))
+    # user + nice + system only: interrupt time (columns irq, softirq)
+    # grows with a workload's own context switches (threads.py's GIL
+    # convoy), so it would count against the workload itself.
+    return sum(v[:3]) / float(os.sysconf("SC_CLK_TCK"))
 
 
 def disturbed(a, r):
@@ -253,7 +255,7 @@ def median(xs):
     return statistics.median(xs) if xs else None
 
 
-def machine():
+def machine(a):
     info = {"nproc": os.cpu_count(), "kernel": platform.release()}
     try:
         with open("/proc/cpuinfo") as f:
@@ -267,6 +269,12 @@ def machine():
         info["python"] = subprocess.run(
             [PYTHON, "-c", "import sys; print(sys.version.split()[0])"],
             stdout=subprocess.PIPE, text=True).stdout.strip()
+    except OSError:
+        pass
+    try:
+        info["binary_built"] = time.strftime(
+            "%Y-%m-%d %H:%M:%S", time.localtime(os.path.getmtime(
+                a.embprof_run)))
     except OSError:
         pass
     try:
@@ -317,15 +325,25 @@ def fmt_range(xs):
     return " (%.3f–%.3f)" % (min(xs), max(xs))
 
 
+def counts(kept):
+    out = {}
+    for w, n, _ in kept:
+        out[(w, n)] = out.get((w, n), 0) + 1
+    return out
+
+
 def report(a, res, names, info, elapsed_total, failures, disturbed_runs):
     o = []
     o.append("## embprof-run overhead (%d rounds, %s, %s)" % (
         a.rounds, "shuffled order per round",
         "pinned: taskset -c %s" % a.taskset if a.taskset else "not pinned"))
     o.append("")
-    o.append("Machine: %s, %s vCPUs, kernel %s, CPython %s; commit `%s`." % (
-        info.get("cpu", "?"), info.get("nproc", "?"), info.get("kernel", "?"),
-        info.get("python", "?"), info.get("commit", "?")))
+    o.append("Machine: %s, %s vCPUs, kernel %s, CPython %s; source HEAD "
+             "`%s`; %s built %s." % (
+                 info.get("cpu", "?"), info.get("nproc", "?"),
+                 info.get("kernel", "?"), info.get("python", "?"),
+                 info.get("commit", "?"), os.path.basename(a.embprof_run),
+                 info.get("binary_built", "?")))
     o.append("")
     others = [n for n in names if n != "baseline"]
     o.append("Wall time of the whole command ÷ baseline of the same round, "
@@ -437,8 +455,9 @@ def report(a, res, names, info, elapsed_total, failures, disturbed_runs):
              "after %d retries%s." % (
                  len(disturbed_runs), "" if len(disturbed_runs) == 1 else "s",
                  100 * a.max_foreign, len(kept), "" if len(kept) == 1 else "s",
-                 a.retries, (" (" + ", ".join("%s %s" % (w, n)
-                                              for w, n, _ in kept) + ")")
+                 a.retries, (" (" + ", ".join(
+                     "%s %s%s" % (w, n, " x%d" % c if c > 1 else "")
+                     for (w, n), c in counts(kept).items()) + ")")
                  if kept else ""))
     o.append("")
     if failures:
@@ -483,7 +502,7 @@ def main(argv=None):
         TASKSET[:] = ["taskset", "-c", a.taskset]
     rng = random.Random(a.seed)
     env = clean_env()
-    info = machine()
+    info = machine(a)
     t_start = time.perf_counter()
     res = {}
     failures = []

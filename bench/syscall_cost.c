@@ -22,7 +22,9 @@
  *   process_vm_readv 50 x 200 B ranges on 50 different pages
  *                                        the walker's batched re-read of
  *                                        the code objects of a 50-frame
- *                                        stack
+ *                                        stack (5 x 200 B: the same with
+ *                                        the 5 distinct code objects only)
+ *   process_vm_readv 8 B + 4 KB          two ranges in one call
  *   pipe write+read 8 B                  sampler.memread=pipe
  *   pread /proc/self/task/TID/stat       wall mode's "is it running?"
  *                                        (spinning and sleeping thread)
@@ -32,8 +34,12 @@
  *   clock_gettime(CLOCK_THREAD_CPUTIME_ID)
  *                                        the caller's own CPU clock
  *   open+close /proc/self/task/TID/stat  a thread's first sighting
+ *   futex(FUTEX_WAKE) with no waiter     what unlocking a mutex that
+ *                                        pthread_cond_timedwait re-took
+ *                                        costs (glibc marks it contended)
  */
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -138,6 +144,35 @@ c_vm_scatter(void)
     if (process_vm_readv(pid, iov_l, 50, iov_r, 50, 0) != 50 * 200) {
         abort();
     }
+}
+
+static void
+c_vm_scatter5(void)
+{
+    if (process_vm_readv(pid, iov_l, 5, iov_r, 5, 0) != 5 * 200) {
+        abort();
+    }
+}
+
+static void
+c_vm_two(void)
+{
+    /* a pointer and a 4 KB block: e.g. a cframe and a data-stack chunk */
+    struct iovec l[2] = {{dst_buf, 8}, {dst_buf + 64, 4096}};
+    struct iovec r[2] = {{src_buf, 8}, {src_buf + 8192, 4096}};
+
+    if (process_vm_readv(pid, l, 2, r, 2, 0) != 8 + 4096) {
+        abort();
+    }
+}
+
+static void
+c_futex_wake(void)
+{
+    static int word;
+
+    sink += (uint64_t)syscall(SYS_futex, &word, FUTEX_WAKE_PRIVATE, 1, NULL,
+                              NULL, 0);
 }
 
 static void
@@ -270,6 +305,8 @@ main(int argc, char **argv)
     vm_len = 16384;
     measure("process_vm_readv 16 KB", c_vm);
     measure("process_vm_readv 50 x 200 B on 50 pages", c_vm_scatter);
+    measure("process_vm_readv 5 x 200 B on 5 pages", c_vm_scatter5);
+    measure("process_vm_readv 2 ranges: 8 B + 4 KB", c_vm_two);
     measure("pipe write+read 8 B (memread=pipe)", c_pipe);
     stat_fd = open_stat(spin_tid);
     measure("pread /proc/self/task/TID/stat, spinning thread", c_pread_stat);
@@ -283,6 +320,7 @@ main(int argc, char **argv)
     measure("clock_gettime(CPU clock of TID), sleeping thread", c_tid_clock);
     measure("clock_gettime(CLOCK_THREAD_CPUTIME_ID) (own)", c_self_cpu);
     measure("open+close /proc/self/task/TID/stat", c_open_close);
+    measure("futex(FUTEX_WAKE), nobody waiting", c_futex_wake);
     atomic_store(&stop, 1);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
