@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "control/control.h"
 #include "error.h"
 #include "export/export.h"
 #include "log.h"
@@ -418,6 +419,7 @@ ep_ctl_reset(struct embprof *ep)
     ep_store_reset(&ep->store);
     pthread_mutex_unlock(&ep->store.lock);
     ep_sampler_reset_counters(&ep->sampler);
+    emit(ep, "{\"event\":\"reset\"}");
     pthread_mutex_unlock(&ep->ctl_lock);
     return EMBPROF_OK;
 }
@@ -541,4 +543,9 @@ ep_ctl_after_fork(struct embprof *ep)
     pthread_mutex_init(&ep->ctl_lock, NULL);
     pthread_mutex_init(&ep->store.lock, NULL);
     ep_sampler_after_fork(&ep->sampler);
+    /* The control thread is gone too: close its listening sockets and
+     * forget it; the socket file stays the parent's. */
+    ep_control_after_fork(ep->control);
+    ep->control = NULL;
+    ep->on_event = NULL;
 }

@@ -1,9 +1,9 @@
 /*
- * control.h -- the control socket: its own thread running a libevent
- * event_base, a Unix socket (mode 0600, same-uid peers by default) and an
- * optional loopback TCP listener guarded by a token. Requests go through
- * the same controller as every other front end (runtime.h). Protocol:
- * docs/PROTOCOL.md.
+ * control.h -- the control socket: its own thread ("embprof-control")
+ * running a libevent event_base, a Unix socket (mode 0600, same-uid peers
+ * by default) and an optional loopback TCP listener guarded by a token.
+ * Requests go through the same controller as every other front end
+ * (runtime.h). The thread never calls Python. Protocol: docs/PROTOCOL.md.
  */
 #ifndef EP_CONTROL_H
 #define EP_CONTROL_H
@@ -12,11 +12,19 @@ struct embprof;
 typedef struct ep_control ep_control;
 
 /* Starts the server if control.socket or control.listen is set (else
- * *out = NULL and EMBPROF_OK). Clear errors for a live socket, a bad
- * path, a non-loopback address. Init thread. */
+ * *out = NULL and EMBPROF_OK); on success ep->control and ep->on_event
+ * point at it. Errors name the setting: a live socket, a path too long,
+ * a missing directory, a non-loopback address, a missing token file.
+ * Init thread; ep's config is not changing. */
 int ep_control_start(struct embprof *ep, ep_control **out);
-/* Stops the thread, closes every connection, unlinks the socket. NULL is
- * a no-op. Init/finalize thread. */
+/* Stops the thread (joined), closes every connection, unlinks the socket
+ * it created, frees c and clears ep->control. NULL is a no-op. Any thread
+ * but the control thread; must not hold ctl_lock. */
 void ep_control_stop(ep_control *c);
+/* In a fork child: the control thread did not survive. Closes the
+ * inherited listening and client sockets (without touching libevent,
+ * whose locks may be held by the gone thread) and forgets c without
+ * freeing it; the socket file stays the parent's. Child, single-threaded. */
+void ep_control_after_fork(ep_control *c);
 
 #endif

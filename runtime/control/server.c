@@ -4,16 +4,20 @@
  * Every socket is non-blocking and owned by libevent; a request runs to
  * completion on this thread and its reply is queued, never written
  * synchronously, so a slow, stalled or vanished client can only fill its
- * own output buffer (dropped past control.max_output) and never blocks
- * the thread, other clients or the host.
+ * own output buffer (dropped past control.max_output, or when a write
+ * makes no progress for control.idle_timeout) and never blocks the
+ * thread, other clients or the host. Other threads talk to this one only
+ * through `pending` + event_active (control_internal.h).
  */
 #include "control_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +38,11 @@
 #include "../options.h"
 #include "../runtime.h"
 
-#define EP_PENDING_MAX 1024
+#define EP_PENDING_MAX 1024        /* event lines queued for subscribers */
+#define EP_LINGER_SECONDS 2        /* reading after our last reply */
+#define EP_LINGER_MAX (16u << 20)  /* bytes we drop before giving up */
+#define EP_PREAUTH_MAX_LINE 512    /* TCP lines before auth */
+#define EP_BACKLOG 128
 
 /* --- connections ------------------------------------------------------- */
 
@@ -52,43 +60,91 @@ conn_free(ep_conn *conn)
         conn->next->prev = conn->prev;
     }
     c->nconns--;
-    bufferevent_free(conn->bev);
+    bufferevent_free(conn->bev); /* closes the socket */
     free(conn);
 }
 
-/* Frees conn if it is finished. Called last by every callback. */
+/* Called last by every callback that ran conn: frees it if it is done,
+ * or moves a CLOSING connection whose output has gone out to LINGER. */
 static void
 conn_settle(ep_conn *conn)
 {
-    if (conn->dead ||
-        (conn->closing &&
-         evbuffer_get_length(bufferevent_get_output(conn->bev)) == 0)) {
+    struct timeval linger = {EP_LINGER_SECONDS, 0};
+
+    if (conn->state == EP_CONN_DEAD) {
         conn_free(conn);
+        return;
     }
+    if (conn->state != EP_CONN_CLOSING ||
+        evbuffer_get_length(bufferevent_get_output(conn->bev)) != 0) {
+        return;
+    }
+    if (conn->eof) {
+        conn_free(conn);
+        return;
+    }
+    /* Closing a socket with unread input makes the kernel send a reset,
+     * which can destroy our last reply before the peer reads it: shut our
+     * side, then drop what the peer still sends for a moment. */
+    shutdown(bufferevent_getfd(conn->bev), SHUT_WR);
+    conn->state = EP_CONN_LINGER;
+    bufferevent_set_timeouts(conn->bev, &linger, NULL);
+    bufferevent_enable(conn->bev, EV_READ);
 }
 
 void
 ep_conn_close_later(ep_conn *conn)
 {
-    conn->closing = true;
-    bufferevent_disable(conn->bev, EV_READ);
+    if (conn->state == EP_CONN_OPEN) {
+        conn->state = EP_CONN_CLOSING;
+        conn->subscribed = false;
+    }
+}
+
+void
+ep_conn_no_idle_timeout(ep_conn *conn)
+{
+    struct timeval tv;
+
+    tv.tv_sec = (time_t)conn->c->idle_timeout;
+    tv.tv_usec = (suseconds_t)((conn->c->idle_timeout - (double)tv.tv_sec) *
+                               1e6);
+    bufferevent_set_timeouts(conn->bev, NULL, &tv);
+}
+
+static void
+conn_kill(ep_conn *conn, const char *why)
+{
+    ep_log(EP_LOG_WARN, "control: dropping client %llu (pid %d): %s",
+           (unsigned long long)conn->id, (int)conn->pid, why);
+    conn->state = EP_CONN_DEAD;
+    bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
 }
 
 void
 ep_conn_send(ep_conn *conn, const char *buf, size_t len)
 {
     struct evbuffer *out = bufferevent_get_output(conn->bev);
+    ep_control *c = conn->c;
 
-    if (conn->dead) {
+    if (conn->state == EP_CONN_DEAD || conn->state == EP_CONN_LINGER) {
         return;
     }
-    if (evbuffer_get_length(out) + len > conn->c->max_output) {
-        ep_log(EP_LOG_WARN,
-               "control: dropping a client (pid %d) that does not read its "
-               "replies (over control.max_output)",
-               (int)conn->pid);
-        conn->dead = true;
-        bufferevent_disable(conn->bev, EV_READ | EV_WRITE);
+    if (len > c->max_output) {
+        char msg[160];
+
+        /* One reply bigger than the client may queue: say so instead. */
+        snprintf(msg, sizeof(msg),
+                 "reply of %zu bytes exceeds control.max_output (%zu); "
+                 "use export to write it to a file",
+                 len, c->max_output);
+        ep_conn_error(conn, "too_large", msg, false);
+        return;
+    }
+    if (evbuffer_get_length(out) + len > c->max_output) {
+        c->dropped_slow++;
+        conn_kill(conn, "it does not read its replies (control.max_output "
+                        "queued)");
         return;
     }
     evbuffer_add(out, buf, len);
@@ -109,14 +165,30 @@ ep_conn_error(ep_conn *conn, const char *code, const char *msg, bool close)
     }
 }
 
+/* Drops input of a connection that no longer takes requests. */
 static void
-read_cb(struct bufferevent *bev, void *arg)
+discard_input(ep_conn *conn, struct evbuffer *in)
 {
-    ep_conn *conn = arg;
-    ep_control *c = conn->c;
-    struct evbuffer *in = bufferevent_get_input(bev);
+    size_t n = evbuffer_get_length(in);
 
-    while (!conn->closing && !conn->dead) {
+    evbuffer_drain(in, n);
+    conn->discarded += n;
+    if (conn->discarded > EP_LINGER_MAX) {
+        conn->state = EP_CONN_DEAD;
+    }
+}
+
+/* Runs every complete line in the input, in order. */
+static void
+serve_lines(ep_conn *conn, struct evbuffer *in)
+{
+    ep_control *c = conn->c;
+    size_t limit = conn->level == EP_LEVEL_NONE && c->max_line >
+                                                       EP_PREAUTH_MAX_LINE
+                       ? EP_PREAUTH_MAX_LINE
+                       : c->max_line;
+
+    while (conn->state == EP_CONN_OPEN) {
         size_t n;
         char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
         ep_request req;
@@ -128,22 +200,35 @@ read_cb(struct bufferevent *bev, void *arg)
         if (n > 0 && line[n - 1] == '\r') {
             line[--n] = '\0';
         }
-        if (n > c->max_line) {
+        if (n > limit) {
             ep_conn_error(conn, "too_large",
                           "request longer than control.max_line", true);
-        } else if (memchr(line, '\0', n) != NULL ||
-                   ep_proto_parse(line, n, &req, &why) != 0) {
-            ep_conn_error(conn, "bad_request",
-                          why ? why : "NUL byte in request", true);
+        } else if (ep_proto_parse(line, n, &req, &why) != 0) {
+            ep_conn_error(conn, "bad_request", why, true);
         } else if (req.argc > 0) {
             ep_control_dispatch(conn, &req);
         }
         free(line);
     }
-    if (!conn->closing && !conn->dead &&
-        evbuffer_get_length(in) > c->max_line) {
+    if (conn->state == EP_CONN_OPEN && evbuffer_get_length(in) > limit) {
         ep_conn_error(conn, "too_large",
                       "request longer than control.max_line", true);
+    }
+    if (conn->state == EP_CONN_CLOSING || conn->state == EP_CONN_LINGER) {
+        discard_input(conn, in);
+    }
+}
+
+static void
+read_cb(struct bufferevent *bev, void *arg)
+{
+    ep_conn *conn = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    if (conn->state == EP_CONN_OPEN) {
+        serve_lines(conn, in);
+    } else {
+        discard_input(conn, in);
     }
     conn_settle(conn);
 }
@@ -159,45 +244,63 @@ static void
 event_cb(struct bufferevent *bev, short what, void *arg)
 {
     ep_conn *conn = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
 
-    (void)bev;
-    if (what & BEV_EVENT_TIMEOUT) {
-        ep_conn_error(conn, "timeout", "idle for control.idle_timeout", true);
-        bufferevent_enable(conn->bev, EV_WRITE);
-    } else if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
-        /* Replies already queued still go out if the peer only shut its
-         * writing side; on a real error there is no one to send to. */
-        if (what & BEV_EVENT_ERROR) {
-            conn->dead = true;
-        } else {
+    if (what & BEV_EVENT_ERROR) {
+        conn->state = EP_CONN_DEAD; /* nobody left to send to */
+    } else if (what & BEV_EVENT_EOF) {
+        conn->eof = true;
+        if (conn->state == EP_CONN_OPEN) {
+            /* A last request without its newline ("printf status | nc")
+             * still counts; then finish sending and close. */
+            if (evbuffer_get_length(in) > 0) {
+                evbuffer_add(in, "\n", 1);
+                serve_lines(conn, in);
+            }
             ep_conn_close_later(conn);
+        } else if (conn->state == EP_CONN_LINGER) {
+            conn->state = EP_CONN_DEAD;
+        }
+    } else if (what & BEV_EVENT_TIMEOUT) {
+        if (what & BEV_EVENT_WRITING) {
+            conn->c->dropped_slow++;
+            conn_kill(conn, "its replies made no progress for "
+                            "control.idle_timeout");
+        } else if (conn->state == EP_CONN_OPEN) {
+            ep_conn_error(conn, "timeout",
+                          "idle for control.idle_timeout seconds", true);
+        } else if (conn->state == EP_CONN_LINGER) {
+            conn->state = EP_CONN_DEAD;
         }
     }
     conn_settle(conn);
 }
 
-static bool
-uid_allowed(ep_control *c, uid_t uid)
+static ep_level
+peer_level(ep_control *c, uid_t uid)
 {
     if (uid == geteuid() || uid == 0) {
-        return true;
+        return EP_LEVEL_ADMIN;
     }
     for (int i = 0; i < c->nallow; i++) {
-        if (c->allow_uids[i] == uid) {
-            return true;
+        if (c->allow[i].uid == uid) {
+            return c->allow[i].level;
         }
     }
-    return false;
+    return EP_LEVEL_NONE;
 }
 
+/* Turns a connection away with one reply and no further reading. */
 static void
-refuse_busy(int fd)
+refuse_busy(ep_control *c, int fd)
 {
     static const char busy[] =
         "{\"ok\":false,\"error\":\"too many connections "
         "(control.max_clients)\",\"code\":\"busy\"}\n";
 
+    c->refused_busy++;
     (void)send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
     close(fd);
 }
 
@@ -209,15 +312,20 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     ep_conn *conn;
     struct timeval tv;
     bool tcp = l == c->tcp_l;
-    struct ucred cred = {0, 0, 0};
+    struct ucred cred = {0, (uid_t)-1, (gid_t)-1};
+    ep_level level = EP_LEVEL_NONE;
 
     (void)sa;
     (void)salen;
     if (!tcp) {
         socklen_t len = sizeof(cred);
 
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 ||
-            !uid_allowed(c, cred.uid)) {
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+            level = peer_level(c, cred.uid);
+        }
+        if (level == EP_LEVEL_NONE) {
+            /* Silently, as the JVM does: say nothing to a stranger. */
+            c->refused_peer++;
             ep_log(EP_LOG_WARN,
                    "control: refused a client with uid %d (pid %d): not "
                    "this process's uid, root or in control.allow_uids",
@@ -227,7 +335,7 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
         }
     }
     if (c->nconns >= c->max_clients) {
-        refuse_busy(fd);
+        refuse_busy(c, fd);
         return;
     }
     conn = calloc(1, sizeof(*conn));
@@ -237,9 +345,10 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     }
     conn->c = c;
     conn->tcp = tcp;
-    conn->authed = !tcp;
+    conn->level = level;
     conn->uid = cred.uid;
     conn->pid = cred.pid;
+    conn->id = ++c->next_id;
     conn->bev = bufferevent_socket_new(c->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (conn->bev == NULL) {
         close(fd);
@@ -252,7 +361,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     }
     c->conns = conn;
     c->nconns++;
+    c->accepted++;
+    ep_log(EP_LOG_DEBUG, "control: client %llu connected (%s, uid %d, pid "
+                         "%d)",
+           (unsigned long long)conn->id, tcp ? "tcp" : "unix",
+           (int)cred.uid, (int)cred.pid);
     bufferevent_setcb(conn->bev, read_cb, write_cb, event_cb, conn);
+    /* Read no further than one line past the limit: the callback sees
+     * the overflow and closes. */
     bufferevent_setwatermark(conn->bev, EV_READ, 0, c->max_line + 2);
     tv.tv_sec = (time_t)c->idle_timeout;
     tv.tv_usec = (suseconds_t)((c->idle_timeout - (double)tv.tv_sec) * 1e6);
@@ -260,68 +376,99 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     bufferevent_enable(conn->bev, EV_READ | EV_WRITE);
 }
 
+/* accept() failed. Out of descriptors leaves the listener readable, so
+ * libevent would call us again at once, forever: pause accepting for a
+ * moment instead. */
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    ep_control *c = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    struct timeval pause = {0, 200000};
+
+    ep_log(EP_LOG_WARN, "control: accept: %s%s", strerror(err),
+           err == EMFILE || err == ENFILE ? "; pausing for 200 ms" : "");
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        evconnlistener_disable(l);
+        event_add(c->resume, &pause);
+    }
+}
+
+static void
+resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    ep_control *c = arg;
+
+    (void)fd;
+    (void)what;
+    if (c->unix_l != NULL) {
+        evconnlistener_enable(c->unix_l);
+    }
+    if (c->tcp_l != NULL) {
+        evconnlistener_enable(c->tcp_l);
+    }
+}
+
 /* --- events from other threads ------------------------------------------ */
 
+/* The runtime's on_event hook: any thread, called under ctl_lock; copies
+ * the line and wakes the control thread. Never blocks on a client. */
 static void
 on_event(struct embprof *ep, const char *json)
 {
     ep_control *c = ep->control;
+    size_t n = strlen(json);
     char *copy;
 
-    if (c == NULL || (copy = strdup(json)) == NULL) {
+    if (c == NULL || (copy = malloc(n + 2)) == NULL) {
         return;
     }
+    memcpy(copy, json, n);
+    copy[n] = '\n';
+    copy[n + 1] = '\0';
     pthread_mutex_lock(&c->lock);
     if (c->npending == EP_PENDING_MAX) {
         free(c->pending[0]); /* a flood: keep the newest */
         memmove(c->pending, c->pending + 1,
                 (EP_PENDING_MAX - 1) * sizeof(*c->pending));
         c->npending--;
+        c->events_dropped++;
     }
     c->pending[c->npending++] = copy;
     pthread_mutex_unlock(&c->lock);
     event_active(c->notify, EV_READ, 0);
 }
 
+/* Control thread: hands queued events to subscribers; stops the loop
+ * when ep_control_stop asked. */
 static void
 notify_cb(evutil_socket_t fd, short what, void *arg)
 {
     ep_control *c = arg;
-    char **lines;
+    char *lines[EP_PENDING_MAX];
     size_t n;
     bool stop;
 
     (void)fd;
     (void)what;
     pthread_mutex_lock(&c->lock);
-    lines = c->pending;
     n = c->npending;
-    c->pending = calloc(EP_PENDING_MAX, sizeof(*c->pending));
+    memcpy(lines, c->pending, n * sizeof(*lines));
     c->npending = 0;
     stop = c->stopping;
-    if (c->pending == NULL) { /* keep the old array; drop the lines */
-        c->pending = lines;
-        lines = NULL;
-        for (size_t i = 0; i < n; i++) {
-            free(c->pending[i]);
-        }
-        n = 0;
-    }
     pthread_mutex_unlock(&c->lock);
     for (size_t i = 0; i < n; i++) {
         size_t len = strlen(lines[i]);
 
         for (ep_conn *conn = c->conns, *next; conn != NULL; conn = next) {
             next = conn->next;
-            if (conn->subscribed && !conn->closing) {
+            if (conn->subscribed && conn->state == EP_CONN_OPEN) {
                 ep_conn_send(conn, lines[i], len);
-                ep_conn_send(conn, "\n", 1);
                 conn_settle(conn);
             }
         }
         free(lines[i]);
     }
-    free(lines);
     if (stop) {
         event_base_loopbreak(c->base);
     }
@@ -329,56 +476,94 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 
 /* --- listeners --------------------------------------------------------- */
 
+/* Makes path absolute (the working directory may change before finalize
+ * unlinks it). */
 static int
-listen_unix(ep_control *c, const char *path)
+absolute_path(const char *path, char *out, size_t size)
+{
+    char cwd[PATH_MAX];
+    int n;
+
+    if (path[0] == '/') {
+        n = snprintf(out, size, "%s", path);
+    } else if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        return ep_error(EMBPROF_EIO, "control.socket: getcwd: %s",
+                        strerror(errno));
+    } else {
+        n = snprintf(out, size, "%s/%s", cwd, path);
+    }
+    if (n < 0 || (size_t)n >= size) {
+        return ep_error(EMBPROF_EINVAL,
+                        "control.socket: path longer than %zu bytes: %s",
+                        size - 1, path);
+    }
+    return EMBPROF_OK;
+}
+
+static int
+listen_unix(ep_control *c, const char *given)
 {
     struct sockaddr_un sa;
     struct stat st;
-    char tmp[sizeof(sa.sun_path)];
-    int fd;
+    char path[sizeof(sa.sun_path)], tmp[sizeof(sa.sun_path)];
+    int fd, rc, n;
 
     memset(&sa, 0, sizeof(sa));
     sa.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(sa.sun_path) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path,
-                         (int)getpid()) >= sizeof(tmp)) {
+    if ((rc = absolute_path(given, path, sizeof(path))) != EMBPROF_OK) {
+        return rc;
+    }
+    n = snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
         return ep_error(EMBPROF_EINVAL,
                         "control.socket: path longer than %zu bytes: %s",
-                        sizeof(sa.sun_path) - 16, path);
+                        sizeof(tmp) - 1 - 16, path);
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
     if (lstat(path, &st) == 0) {
-        int probe;
+        int probe, err = 0;
 
         if (!S_ISSOCK(st.st_mode)) {
             return ep_error(EMBPROF_EINVAL,
                             "control.socket: %s exists and is not a socket",
                             path);
         }
-        /* A live socket belongs to a running process; a dead one (connect
-         * refused) was left by a process that died: replace it. */
+        /* A live socket belongs to a running process: an error. One that
+         * refuses connections was left by a process that died: replace
+         * it. Anything else (no permission) is not ours to remove. */
         probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (probe >= 0 &&
-            connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        if (probe < 0) {
+            err = errno;
+        } else if (connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
             close(probe);
             return ep_error(EMBPROF_EBUSY,
                             "control.socket: %s is in use by a running "
-                            "process",
+                            "process (another host, or this one started "
+                            "twice); choose another path",
                             path);
-        }
-        if (probe >= 0) {
+        } else {
+            err = errno;
             close(probe);
         }
+        if (err != ECONNREFUSED) {
+            return ep_error(EMBPROF_EIO,
+                            "control.socket: %s exists and cannot be "
+                            "checked (%s); remove it or choose another path",
+                            path, strerror(err));
+        }
+        ep_log(EP_LOG_INFO, "control: replacing the stale socket %s", path);
         unlink(path);
     }
-    /* Bind under a private name, restrict it, then move it into place: no
-     * moment where the socket is reachable with looser permissions. */
+    /* Bind under a private name, restrict it, then move it into place (the
+     * JVM's sequence): the socket never appears under its name with looser
+     * permissions, and the process umask, shared with the host's threads,
+     * is left alone. Nobody can connect before listen() anyway. */
     memcpy(sa.sun_path, tmp, strlen(tmp) + 1);
     unlink(tmp);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
         chmod(tmp, 0600) != 0 || rename(tmp, path) != 0 ||
-        listen(fd, 16) != 0) {
+        lstat(path, &st) != 0 || listen(fd, EP_BACKLOG) != 0) {
         int err = errno;
 
         if (fd >= 0) {
@@ -389,49 +574,70 @@ listen_unix(ep_control *c, const char *path)
                                      "%s",
                         path, strerror(err));
     }
+    c->sock_dev = st.st_dev;
+    c->sock_ino = st.st_ino;
+    snprintf(c->path, sizeof(c->path), "%s", path);
     c->unix_l = evconnlistener_new(c->base, accept_cb, c,
                                    LEV_OPT_CLOSE_ON_FREE |
                                        LEV_OPT_CLOSE_ON_EXEC,
-                                   -1, fd);
+                                   0, fd);
     if (c->unix_l == NULL) {
         close(fd);
-        unlink(path);
         return ep_error(EMBPROF_EIO, "control.socket: libevent listener "
                                      "failed");
     }
-    snprintf(c->path, sizeof(c->path), "%s", path);
+    evconnlistener_set_error_cb(c->unix_l, accept_error_cb);
+    c->unix_fd = fd;
     return EMBPROF_OK;
 }
 
+/* Reads the token: the first line of the file, surrounding blanks
+ * removed. */
 static int
 read_token(ep_control *c, const char *file)
 {
+    struct stat st;
     FILE *f;
+    char *p;
     size_t n;
 
     if (file[0] == '\0') {
         return ep_error(EMBPROF_EINVAL,
                         "control.listen needs control.token_file (a file "
-                        "holding the token clients send with 'auth')");
+                        "whose first line is the token clients send with "
+                        "'auth')");
     }
     f = fopen(file, "re");
-    if (f == NULL || fgets(c->token, sizeof(c->token), f) == NULL) {
-        int err = errno;
-
-        if (f != NULL) {
-            fclose(f);
-        }
-        return ep_error(EMBPROF_EINVAL, "control.token_file: cannot read %s: "
-                                        "%s",
-                        file, f ? "empty file" : strerror(err));
+    if (f == NULL) {
+        return ep_error(EMBPROF_EINVAL, "control.token_file: cannot read "
+                                        "%s: %s",
+                        file, strerror(errno));
+    }
+    if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
+        ep_log(EP_LOG_WARN,
+               "control.token_file: %s can be read by other users "
+               "(chmod 600 it)",
+               file);
+    }
+    if (fgets(c->token, sizeof(c->token), f) == NULL) {
+        c->token[0] = '\0';
     }
     fclose(f);
-    n = strcspn(c->token, "\r\n");
+    p = c->token;
+    while (*p == ' ' || *p == '\t') {
+        p++;
+    }
+    n = strcspn(p, "\r\n");
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t')) {
+        n--;
+    }
+    memmove(c->token, p, n);
     c->token[n] = '\0';
     if (n < 16) {
         return ep_error(EMBPROF_EINVAL,
-                        "control.token_file: the token must be at least 16 "
-                        "characters");
+                        "control.token_file: the token in %s must be at "
+                        "least 16 characters on its first line",
+                        file);
     }
     return EMBPROF_OK;
 }
@@ -449,22 +655,25 @@ listen_tcp(ep_control *c, const char *spec, bool any, const char *token)
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
-        return ep_error(EMBPROF_EINVAL, "control.listen: expected HOST:PORT, "
-                                        "got \"%s\"",
+        return ep_error(EMBPROF_EINVAL, "control.listen: expected "
+                                        "IPv4-ADDRESS:PORT, got \"%s\"",
                         spec);
     }
     snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
+    errno = 0;
     port = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || port < 1 || port > 65535 ||
-        inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+    if (errno != 0 || end == colon + 1 || *end != '\0' || port < 1 ||
+        port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         return ep_error(EMBPROF_EINVAL,
-                        "control.listen: \"%s\" is not IPv4-ADDRESS:PORT",
+                        "control.listen: \"%s\" is not IPv4-ADDRESS:PORT "
+                        "(e.g. 127.0.0.1:7777)",
                         spec);
     }
     if ((ntohl(sa.sin_addr.s_addr) >> 24) != 127 && !any) {
         return ep_error(EMBPROF_EINVAL,
                         "control.listen: %s is not a loopback address; set "
-                        "control.listen_any=true to expose the socket",
+                        "control.listen_any=true to expose the control "
+                        "socket to the network",
                         host);
     }
     if ((rc = read_token(c, token)) != EMBPROF_OK) {
@@ -473,17 +682,21 @@ listen_tcp(ep_control *c, const char *spec, bool any, const char *token)
     sa.sin_port = htons((uint16_t)port);
     c->tcp_l = evconnlistener_new_bind(
         c->base, accept_cb, c,
-        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE, 16,
-        (struct sockaddr *)&sa, sizeof(sa));
+        LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
+        EP_BACKLOG, (struct sockaddr *)&sa, sizeof(sa));
     if (c->tcp_l == NULL) {
         return ep_error(EMBPROF_EIO, "control.listen: cannot listen on %s: "
                                      "%s",
                         spec, strerror(errno));
     }
+    evconnlistener_set_error_cb(c->tcp_l, accept_error_cb);
+    c->tcp_fd = evconnlistener_get_fd(c->tcp_l);
     snprintf(c->listen_desc, sizeof(c->listen_desc), "%s", spec);
     return EMBPROF_OK;
 }
 
+/* control.allow_uids: "1001,1002:read" -- a uid alone gets admin, one
+ * with ":read" only the read commands. */
 static int
 parse_uids(ep_control *c, const char *list)
 {
@@ -491,16 +704,35 @@ parse_uids(ep_control *c, const char *list)
 
     while (*p != '\0') {
         char *end;
-        long uid = strtol(p, &end, 10);
+        long uid;
+        ep_level level = EP_LEVEL_ADMIN;
 
-        if (end == p || uid < 0 || c->nallow == 32 ||
+        while (*p == ' ') {
+            p++;
+        }
+        errno = 0;
+        uid = strtol(p, &end, 10);
+        if (errno == 0 && end != p && strncmp(end, ":read", 5) == 0) {
+            level = EP_LEVEL_READ;
+            end += 5;
+        } else if (errno == 0 && end != p && strncmp(end, ":admin", 6) == 0) {
+            end += 6;
+        }
+        while (*end == ' ') {
+            end++;
+        }
+        if (errno != 0 || end == p || uid < 0 || uid > INT_MAX ||
+            c->nallow == EP_CONTROL_MAX_UIDS ||
             (*end != ',' && *end != '\0')) {
             return ep_error(EMBPROF_EINVAL,
-                            "control.allow_uids: expected up to 32 "
-                            "comma-separated uids, got \"%s\"",
-                            list);
+                            "control.allow_uids: expected up to %d "
+                            "comma-separated uids, each optionally followed "
+                            "by :read or :admin, got \"%s\"",
+                            EP_CONTROL_MAX_UIDS, list);
         }
-        c->allow_uids[c->nallow++] = (uid_t)uid;
+        c->allow[c->nallow].uid = (uid_t)uid;
+        c->allow[c->nallow].level = level;
+        c->nallow++;
         p = *end == ',' ? end + 1 : end;
     }
     return EMBPROF_OK;
@@ -513,14 +745,17 @@ control_main(void *arg)
 {
     ep_control *c = arg;
 
-    event_base_dispatch(c->base);
-    c->cpu_ns = ep_clock_thread_cpu_ns();
+    event_base_loop(c->base, EVLOOP_NO_EXIT_ON_EMPTY);
     return NULL;
 }
 
+/* Frees everything; the thread is not running. Unlinks the socket file
+ * only if it is still the one we created. */
 static void
 control_free(ep_control *c)
 {
+    struct stat st;
+
     while (c->conns != NULL) {
         conn_free(c->conns);
     }
@@ -530,11 +765,15 @@ control_free(ep_control *c)
     if (c->tcp_l != NULL) {
         evconnlistener_free(c->tcp_l);
     }
-    if (c->path[0] != '\0') {
+    if (c->path[0] != '\0' && lstat(c->path, &st) == 0 &&
+        st.st_dev == c->sock_dev && st.st_ino == c->sock_ino) {
         unlink(c->path);
     }
     if (c->notify != NULL) {
         event_free(c->notify);
+    }
+    if (c->resume != NULL) {
+        event_free(c->resume);
     }
     if (c->base != NULL) {
         event_base_free(c->base);
@@ -545,6 +784,12 @@ control_free(ep_control *c)
     free(c->pending);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+static void
+use_pthreads(void)
+{
+    evthread_use_pthreads();
 }
 
 int
@@ -562,13 +807,16 @@ ep_control_start(struct embprof *ep, ep_control **out)
     if (path[0] == '\0' && listen_spec[0] == '\0') {
         return EMBPROF_OK;
     }
-    pthread_once(&threads_once, (void (*)(void))evthread_use_pthreads);
+    /* Other threads wake the loop with event_active: libevent needs its
+     * locks before the base exists. */
+    pthread_once(&threads_once, use_pthreads);
     c = calloc(1, sizeof(*c));
     if (c == NULL) {
         return ep_error(EMBPROF_ENOMEM, "control: out of memory");
     }
     pthread_mutex_init(&c->lock, NULL);
     c->ep = ep;
+    c->unix_fd = c->tcp_fd = -1;
     c->max_clients = (int)ep_cfg_int(cfg, EP_OPT_CONTROL_MAX_CLIENTS);
     c->idle_timeout = ep_cfg_double(cfg, EP_OPT_CONTROL_IDLE_TIMEOUT);
     c->max_line = (size_t)ep_cfg_int(cfg, EP_OPT_CONTROL_MAX_LINE);
@@ -577,7 +825,9 @@ ep_control_start(struct embprof *ep, ep_control **out)
     c->pending = calloc(EP_PENDING_MAX, sizeof(*c->pending));
     c->base = event_base_new();
     c->notify = c->base ? event_new(c->base, -1, 0, notify_cb, c) : NULL;
-    if (c->pending == NULL || c->base == NULL || c->notify == NULL) {
+    c->resume = c->base ? evtimer_new(c->base, resume_cb, c) : NULL;
+    if (c->pending == NULL || c->base == NULL || c->notify == NULL ||
+        c->resume == NULL) {
         control_free(c);
         return ep_error(EMBPROF_ENOMEM, "control: cannot create the event "
                                         "loop");
@@ -612,8 +862,11 @@ ep_control_start(struct embprof *ep, ep_control **out)
     ep->control = c;
     ep->on_event = on_event;
     pthread_mutex_unlock(&ep->ctl_lock);
-    ep_log(EP_LOG_INFO, "control: listening on %s%s%s", c->path,
-           c->listen_desc[0] ? " and " : "", c->listen_desc);
+    ep_log(EP_LOG_INFO, "control: listening on %s%s%s",
+           c->path[0] ? c->path : "", c->path[0] && c->listen_desc[0]
+                                          ? " and "
+                                          : "",
+           c->listen_desc);
     *out = c;
     return EMBPROF_OK;
 }
@@ -621,12 +874,17 @@ ep_control_start(struct embprof *ep, ep_control **out)
 void
 ep_control_stop(ep_control *c)
 {
+    struct embprof *ep;
+
     if (c == NULL) {
         return;
     }
-    pthread_mutex_lock(&c->ep->ctl_lock);
-    c->ep->on_event = NULL;
-    pthread_mutex_unlock(&c->ep->ctl_lock);
+    ep = c->ep;
+    /* No new events from here on; then the loop stops at its next turn
+     * (a request in progress finishes first). */
+    pthread_mutex_lock(&ep->ctl_lock);
+    ep->on_event = NULL;
+    pthread_mutex_unlock(&ep->ctl_lock);
     pthread_mutex_lock(&c->lock);
     c->stopping = true;
     pthread_mutex_unlock(&c->lock);
@@ -634,8 +892,25 @@ ep_control_stop(ep_control *c)
     if (c->thread_started) {
         pthread_join(c->thread, NULL);
     }
-    pthread_mutex_lock(&c->ep->ctl_lock);
-    c->ep->control = NULL;
-    pthread_mutex_unlock(&c->ep->ctl_lock);
+    pthread_mutex_lock(&ep->ctl_lock);
+    ep->control = NULL;
+    pthread_mutex_unlock(&ep->ctl_lock);
     control_free(c);
+}
+
+void
+ep_control_after_fork(ep_control *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    /* Only the listening sockets, which never change after start: the
+     * client list may have been mid-update in the thread that is gone.
+     * Leftover client sockets close when the child exits or execs. */
+    if (c->unix_fd >= 0) {
+        close(c->unix_fd);
+    }
+    if (c->tcp_fd >= 0) {
+        close(c->tcp_fd);
+    }
 }
