@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../clock.h"
 #include "../error.h"
 #include "../threads.h"
 #include "linetable.h"
@@ -22,6 +23,7 @@
 #define EP_CODES_MIN 4096u
 #define EP_CODES_MAX (1u << 20)
 #define EP_MAX_INTERPS 256
+#define EP_CODE_TTL_NS 50000000u /* re-validate a code object after 50 ms */
 #define EP_PAGE 4096u
 #define EP_REGION_PAGES 16u
 #define EP_REGION (EP_PAGE * EP_REGION_PAGES)
@@ -497,8 +499,9 @@ ep_walker_stack(ep_walker *w, ep_wthread *t)
 {
     const ep_py_layout *L = w->L;
     uintptr_t lo = 0, hi = 0, f = t->top_frame;
-    uint32_t n = 0, ncode = 0, i;
+    uint32_t n = 0, ncode = 0, nread = 0, i;
     size_t hdr = L->co_hdr_size;
+    uint64_t now;
 
     t->depth = 0;
     t->truncated = false;
@@ -560,30 +563,59 @@ ep_walker_stack(ep_walker *w, ep_wthread *t)
         }
         f = rd_ptr(fp, L->fr_previous);
     }
-    /* Re-validate every code object of the stack with one batched read. */
+    /* Re-validate the stack's code objects with one batched read, but
+     * only those not checked in the last EP_CODE_TTL_NS: reading a header
+     * costs a page pin each (~150 ns) on top of the system call, and a
+     * 50-frame stack touches 50 pages. Trusting a code object by address
+     * for a few ticks is safe (nothing is dereferenced without a safe
+     * read); the worst case is a code object freed and another allocated
+     * at the same address within that window, mislabelled until the next
+     * check. */
+    now = ep_clock_now_ns();
     for (i = 0; i < n; i++) {
-        w->iov_l[i].iov_base = w->cobuf + (size_t)i * hdr;
-        w->iov_l[i].iov_len = hdr;
-        w->iov_r[i].iov_base = (void *)w->rawcode[i];
-        w->iov_r[i].iov_len = hdr;
+        const ep_codeinfo *c = &w->codes[codes_slot(w, w->rawcode[i])];
+        uint32_t j;
+
+        if (c->addr == w->rawcode[i] && c->file != NULL &&
+            now - c->checked_ns < EP_CODE_TTL_NS) {
+            continue;
+        }
+        for (j = 0; j < nread && (uintptr_t)w->iov_r[j].iov_base !=
+                                     w->rawcode[i];
+             j++) {
+        }
+        if (j < nread) {
+            continue; /* already in this batch (recursion) */
+        }
+        w->iov_l[nread].iov_base = w->cobuf + (size_t)nread * hdr;
+        w->iov_l[nread].iov_len = hdr;
+        w->iov_r[nread].iov_base = (void *)w->rawcode[i];
+        w->iov_r[nread].iov_len = hdr;
+        nread++;
     }
-    for (i = 0; i < n;) {
+    for (i = 0; i < nread;) {
         i += (uint32_t)ep_memread_v(&w->mr, w->iov_l + i, w->iov_r + i,
-                                    n - i);
-        if (i < n) {
+                                    nread - i);
+        if (i < nread) {
             /* Range i faulted: the copy is stale. */
             t->error = true;
             return -1;
         }
     }
-    for (i = 0; i < n; i++) {
-        uint32_t slot = code_lookup(w, w->rawcode[i], w->cobuf + i * hdr);
-        int32_t off;
+    for (i = 0; i < nread; i++) {
+        uint32_t slot = code_lookup(w, (uintptr_t)w->iov_r[i].iov_base,
+                                    w->cobuf + (size_t)i * hdr);
 
         if (slot == UINT32_MAX) {
             t->error = true;
             return -1;
         }
+        w->codes[slot].checked_ns = now;
+    }
+    for (i = 0; i < n; i++) {
+        uint32_t slot = codes_slot(w, w->rawcode[i]);
+        int32_t off;
+
         if (L->frame_kind == EP_FRAMES_OBJECTS) {
             int32_t lasti = (int32_t)(intptr_t)w->rawinstr[i];
 

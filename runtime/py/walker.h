@@ -54,6 +54,7 @@ typedef struct ep_codeinfo {
     uint8_t *lt;
     uint32_t lt_len;
     uint32_t func_id;       /* store id, UINT32_MAX until interned */
+    uint64_t checked_ns;    /* when its header was last re-validated */
     int32_t memo_offset;    /* last offset -> line */
     int32_t memo_line;
 } ep_codeinfo;
