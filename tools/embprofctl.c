@@ -2,8 +2,8 @@
  * embprofctl -- talk to a running host's embprof control socket.
  *
  *   embprofctl [-s SOCKET] [--json] COMMAND [ARG ...]
- *   embprofctl top [-n ROWS] [-i SECONDS] [--once]
- *   embprofctl export FORMAT -o FILE
+ *   embprofctl top [-n ITERATIONS] [-r ROWS] [-i SECONDS] [--once]
+ *   embprofctl export FORMAT [-o FILE] [path=NAME]
  *
  * The socket comes from -s or EMBPROF_CONTROL_SOCKET; -t HOST:PORT with
  * -k TOKEN_FILE reaches a TCP listener instead. Output is for a person
@@ -51,9 +51,13 @@ usage(FILE *out)
             "  stop PROBE                 stop a probe; its data stays\n"
             "  reset                      drop collected samples\n"
             "  dump                       every thread's stack now\n"
-            "  top [-n ROWS] [-i SEC] [--once]\n"
-            "                             hottest functions, refreshed like "
-            "top (q quits)\n"
+            "  top [-n N] [-r ROWS] [-i SEC] [--once]\n"
+            "                             hottest functions, redrawn every "
+            "SEC (1) seconds\n"
+            "                             like py-spy top: N times (0: until "
+            "q or Ctrl-C),\n"
+            "                             ROWS functions (20); once when "
+            "not on a terminal\n"
             "  export FORMAT [-o FILE] [path=NAME]\n"
             "                             write a profile (collapsed, "
             "speedscope, top, dump)\n"
@@ -117,8 +121,9 @@ static int
 connect_tcp(conn *c, const char *spec)
 {
     struct sockaddr_in sa;
-    char host[64];
+    char host[64], *end;
     const char *colon = strrchr(spec, ':');
+    long port;
 
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
@@ -127,7 +132,12 @@ connect_tcp(conn *c, const char *spec)
         return 2;
     }
     snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
-    sa.sin_port = htons((uint16_t)atoi(colon + 1));
+    port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end != '\0' || port < 1 || port > 65535) {
+        fprintf(stderr, "%s: -t: bad port in %s\n", prog, spec);
+        return 2;
+    }
+    sa.sin_port = htons((uint16_t)port);
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
         fprintf(stderr, "%s: -t: %s is not an IPv4 address\n", prog, host);
         return 2;
@@ -410,57 +420,78 @@ on_signal(int sig)
     interrupted = 1;
 }
 
+/* `top`: on a terminal, clears and redraws every interval seconds until
+ * q, Ctrl-C or `iterations` redraws (0: no limit); elsewhere prints once. */
 static int
-cmd_top(conn *c, int rows, double interval, int once)
+cmd_top(conn *c, int rows, double interval, int iterations)
 {
     char line[64];
     struct termios old, raw;
-    int tty = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO) && !once &&
-              !json_out;
+    int tty = isatty(STDOUT_FILENO) && !json_out && iterations != 1;
+    int keys = tty && isatty(STDIN_FILENO) &&
+               tcgetattr(STDIN_FILENO, &old) == 0;
     int rc = 0;
 
     snprintf(line, sizeof(line), "top n=%d\n", rows);
     if (!tty) {
         return request(c, line, "top", rows, NULL);
     }
-    tcgetattr(STDIN_FILENO, &old);
-    raw = old;
-    raw.c_lflag &= (tcflag_t) ~(ICANON | ECHO);
-    tcsetattr(STDIN_FILENO, TCSANOW, &raw);
-    while (!interrupted) {
+    if (keys) {
+        raw = old;
+        raw.c_lflag &= (tcflag_t) ~(ICANON | ECHO);
+        raw.c_cc[VMIN] = 0;
+        raw.c_cc[VTIME] = 0;
+        tcsetattr(STDIN_FILENO, TCSANOW, &raw);
+    }
+    printf("\033[?25l"); /* hide the cursor while redrawing */
+    for (int n = 0; !interrupted && (iterations == 0 || n < iterations);
+         n++) {
         struct pollfd p = {STDIN_FILENO, POLLIN, 0};
         char ch;
 
         printf("\033[H\033[2J");
         rc = request(c, line, "top", rows, NULL);
-        printf("\n(refreshing every %gs; q quits)\n", interval);
+        printf("\n(every %gs; q or Ctrl-C quits)\n", interval);
         fflush(stdout);
-        if (rc != 0) {
+        if (rc != 0 || (iterations != 0 && n + 1 == iterations)) {
             break;
         }
-        if (poll(&p, 1, (int)(interval * 1000)) > 0 &&
+        if (poll(&p, keys ? 1 : 0, (int)(interval * 1000)) > 0 &&
             read(STDIN_FILENO, &ch, 1) == 1 && (ch == 'q' || ch == 'Q')) {
             break;
         }
     }
-    tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    printf("\033[?25h");
+    fflush(stdout);
+    if (interrupted) {
+        rc = 0; /* Ctrl-C is how one leaves top */
+    }
+    if (keys) {
+        tcsetattr(STDIN_FILENO, TCSANOW, &old);
+    }
     return rc;
 }
 
-/* Copies src to dst through a temporary file and a rename. */
+/* Copies src to dst through a temporary file beside dst, fsync and a
+ * rename: dst is either the old file or the whole new one. */
 static int
 copy_file(const char *src, const char *dst)
 {
     char tmp[4200], buf[65536];
-    int in = open(src, O_RDONLY | O_CLOEXEC), out;
-    ssize_t n;
+    int in = open(src, O_RDONLY | O_CLOEXEC), out, n;
+    ssize_t r = 0;
 
     if (in < 0) {
         fprintf(stderr, "%s: cannot read %s: %s\n", prog, src,
                 strerror(errno));
         return 1;
     }
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", dst, (int)getpid());
+    n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", dst, (int)getpid());
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        fprintf(stderr, "%s: path too long: %s\n", prog, dst);
+        close(in);
+        return 1;
+    }
     out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (out < 0) {
         fprintf(stderr, "%s: cannot write %s: %s\n", prog, dst,
@@ -468,14 +499,28 @@ copy_file(const char *src, const char *dst)
         close(in);
         return 1;
     }
-    while ((n = read(in, buf, sizeof(buf))) > 0) {
-        if (write(out, buf, (size_t)n) != n) {
-            n = -1;
+    while ((r = read(in, buf, sizeof(buf))) > 0) {
+        size_t off = 0;
+
+        while (off < (size_t)r) {
+            ssize_t w = write(out, buf + off, (size_t)r - off);
+
+            if (w < 0 && errno == EINTR) {
+                continue;
+            }
+            if (w <= 0) {
+                r = -1;
+                break;
+            }
+            off += (size_t)w;
+        }
+        if (r < 0) {
             break;
         }
     }
     close(in);
-    if (n < 0 || fsync(out) != 0 || close(out) != 0 || rename(tmp, dst) != 0) {
+    if (r < 0 || fsync(out) != 0 || close(out) != 0 ||
+        rename(tmp, dst) != 0) {
         fprintf(stderr, "%s: cannot write %s: %s\n", prog, dst,
                 strerror(errno));
         unlink(tmp);
@@ -484,18 +529,94 @@ copy_file(const char *src, const char *dst)
     return 0;
 }
 
+/* Parses an integer option value in [lo, hi]; -1 if it is not one. */
+static long
+int_arg(const char *opt, const char *text, long lo, long hi)
+{
+    char *end;
+    long v;
+
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s takes a number %ld..%ld, not \"%s\"\n", prog,
+                opt, lo, hi, text);
+        return -1;
+    }
+    return v;
+}
+
+/* Appends a string to the request line; 2 (usage) if it does not fit. */
+static int
+append(char *line, size_t size, const char *s)
+{
+    size_t o = strlen(line), n = strlen(s);
+
+    if (o + n >= size) {
+        fprintf(stderr, "%s: request too long\n", prog);
+        return 2;
+    }
+    memcpy(line + o, s, n + 1);
+    return 0;
+}
+
+/* Reads the token file's first line and authenticates; 0 or an exit
+ * status. */
+static int
+authenticate(conn *c, const char *token_file)
+{
+    char auth[400] = "auth", tok[256] = "", *start;
+    FILE *f = token_file ? fopen(token_file, "re") : NULL;
+    char *reply;
+    size_t n;
+
+    if (f == NULL || fgets(tok, sizeof(tok), f) == NULL) {
+        fprintf(stderr, "%s: -t needs -k TOKEN_FILE (readable): %s\n", prog,
+                token_file ? strerror(errno) : "none given");
+        if (f != NULL) {
+            fclose(f);
+        }
+        return 2;
+    }
+    fclose(f);
+    /* The first line, surrounding blanks ignored (as the host reads it). */
+    start = tok + strspn(tok, " \t");
+    n = strcspn(start, "\r\n");
+    while (n > 0 && (start[n - 1] == ' ' || start[n - 1] == '\t')) {
+        n--;
+    }
+    start[n] = '\0';
+    append_word(auth, sizeof(auth) - 2, start);
+    if (append(auth, sizeof(auth), "\n") != 0 || send_line(c, auth) != 0) {
+        return 3;
+    }
+    reply = read_line(c, 10000);
+    if (reply == NULL || strstr(reply, "\"ok\":true") == NULL) {
+        fprintf(stderr, "%s: authentication failed%s%s\n", prog,
+                reply ? ": " : "", reply ? reply : "");
+        free(reply);
+        return 1;
+    }
+    free(reply);
+    return 0;
+}
+
 int
 main(int argc, char **argv)
 {
     const char *sock = getenv("EMBPROF_CONTROL_SOCKET");
     const char *tcp = NULL, *token_file = NULL, *out_file = NULL;
+    const char *command;
     char line[8192] = "", *reply = NULL;
-    int i, rc, rows = 20, once = 0;
+    int i, rc, rows = 20, iterations = 0;
     double interval = 1.0;
-    conn *c = calloc(1, sizeof(*c));
+    struct sigaction sa;
+    conn *c;
 
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns EINTR */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     for (i = 1; i < argc && argv[i][0] == '-'; i++) {
         const char *a = argv[i];
@@ -528,6 +649,7 @@ main(int argc, char **argv)
                 prog);
         return 2;
     }
+    command = argv[i];
     if (tcp == NULL && (sock == NULL || sock[0] == '\0')) {
         fprintf(stderr, "%s: no socket: give -s PATH or set "
                         "EMBPROF_CONTROL_SOCKET\n",
@@ -536,60 +658,72 @@ main(int argc, char **argv)
     }
     /* Command-specific flags; the rest is sent as it is. */
     for (int j = i; j < argc; j++) {
-        if (strcmp(argv[i], "top") == 0 && strcmp(argv[j], "-n") == 0 &&
-            j + 1 < argc) {
-            rows = atoi(argv[++j]);
-        } else if (strcmp(argv[i], "top") == 0 &&
-                   strcmp(argv[j], "-i") == 0 && j + 1 < argc) {
-            interval = atof(argv[++j]);
-        } else if (strcmp(argv[i], "top") == 0 &&
-                   strcmp(argv[j], "--once") == 0) {
-            once = 1;
-        } else if (strcmp(argv[i], "export") == 0 &&
-                   strcmp(argv[j], "-o") == 0 && j + 1 < argc) {
-            out_file = argv[++j];
-        } else {
-            append_word(line, sizeof(line) - 1, argv[j]);
-        }
-    }
-    if (rows < 1 || interval < 0.1) {
-        fprintf(stderr, "%s: top: -n takes 1 or more rows, -i at least "
-                        "0.1 s\n",
-                prog);
-        return 2;
-    }
-    strcat(line, "\n");
-    rc = tcp ? connect_tcp(c, tcp) : connect_unix(c, sock);
-    if (rc != 0) {
-        return rc;
-    }
-    if (tcp != NULL) {
-        char auth[400] = "auth ", tok[256] = "";
-        FILE *f = token_file ? fopen(token_file, "re") : NULL;
+        bool top = strcmp(command, "top") == 0;
+        const char *w = argv[j];
+        long v;
 
-        if (f == NULL || fgets(tok, sizeof(tok), f) == NULL) {
-            fprintf(stderr, "%s: -t needs -k TOKEN_FILE (readable)\n", prog);
-            if (f != NULL) {
-                fclose(f);
+        if (strcmp(w, "--json") == 0) {
+            json_out = 1;
+        } else if (top && strcmp(w, "-n") == 0 && j + 1 < argc) {
+            if ((v = int_arg("-n", argv[++j], 0, 1000000)) < 0) {
+                return 2;
             }
+            iterations = (int)v;
+        } else if (top && (strcmp(w, "-r") == 0 ||
+                           strcmp(w, "--rows") == 0) &&
+                   j + 1 < argc) {
+            if ((v = int_arg("-r", argv[++j], 1, 10000)) < 0) {
+                return 2;
+            }
+            rows = (int)v;
+        } else if (top && strncmp(w, "n=", 2) == 0) {
+            if ((v = int_arg("n=", w + 2, 1, 10000)) < 0) {
+                return 2;
+            }
+            rows = (int)v;
+        } else if (top && strcmp(w, "-i") == 0 && j + 1 < argc) {
+            char *end;
+
+            interval = strtod(argv[++j], &end);
+            if (*end != '\0' || !(interval >= 0.1 && interval <= 3600)) {
+                fprintf(stderr, "%s: -i takes seconds, 0.1..3600\n", prog);
+                return 2;
+            }
+        } else if (top && strcmp(w, "--once") == 0) {
+            iterations = 1;
+        } else if (strcmp(command, "export") == 0 && strcmp(w, "-o") == 0 &&
+                   j + 1 < argc) {
+            out_file = argv[++j];
+        } else if (!top || j == i) {
+            append_word(line, sizeof(line) - 2, w);
+        } else {
+            fprintf(stderr, "%s: top: unknown argument %s\n", prog, w);
             return 2;
         }
-        fclose(f);
-        tok[strcspn(tok, "\r\n")] = '\0';
-        append_word(auth, sizeof(auth) - 2, tok);
-        strcat(auth, "\n");
-        if (send_line(c, auth) != 0 || (reply = read_line(c, 10000)) == NULL ||
-            strstr(reply, "\"ok\":true") == NULL) {
-            fprintf(stderr, "%s: authentication failed%s%s\n", prog,
-                    reply ? ": " : "", reply ? reply : "");
-            return 1;
-        }
-        free(reply);
-        reply = NULL;
     }
-    if (strcmp(argv[i], "top") == 0) {
-        rc = cmd_top(c, rows, interval, once);
-    } else if (strcmp(argv[i], "subscribe") == 0) {
+    if (append(line, sizeof(line), "\n") != 0) {
+        return 2;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 1;
+    }
+    c->fd = -1;
+    rc = tcp ? connect_tcp(c, tcp) : connect_unix(c, sock);
+    if (rc == 0 && tcp != NULL) {
+        rc = authenticate(c, token_file);
+    }
+    if (rc != 0) {
+        if (c->fd >= 0) {
+            close(c->fd);
+        }
+        free(c);
+        return rc;
+    }
+    if (strcmp(command, "top") == 0) {
+        rc = cmd_top(c, rows, interval, iterations);
+    } else if (strcmp(command, "subscribe") == 0) {
         rc = request(c, line, "subscribe", rows, NULL);
         while (rc == 0 && !interrupted) {
             char *ev = read_line(c, -1);
@@ -601,8 +735,8 @@ main(int argc, char **argv)
             free(ev);
         }
     } else {
-        rc = request(c, line, argv[i], rows,
-                     strcmp(argv[i], "export") == 0 ? &reply : NULL);
+        rc = request(c, line, command, rows,
+                     strcmp(command, "export") == 0 ? &reply : NULL);
         if (rc == 0 && out_file != NULL && reply != NULL) {
             json_error_t err;
             json_t *r = json_loads(reply, 0, &err);

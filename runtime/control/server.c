@@ -178,39 +178,53 @@ discard_input(ep_conn *conn, struct evbuffer *in)
     }
 }
 
+/* The line limit of conn: smaller before a TCP peer authenticates. */
+static size_t
+line_limit(const ep_conn *conn)
+{
+    size_t max = conn->c->max_line;
+
+    return conn->level == EP_LEVEL_NONE && max > EP_PREAUTH_MAX_LINE
+               ? EP_PREAUTH_MAX_LINE
+               : max;
+}
+
+/* Runs one request line (n bytes, no newline; line[n] is writable). */
+static void
+serve_line(ep_conn *conn, char *line, size_t n)
+{
+    ep_request req;
+    const char *why = NULL;
+
+    if (n > 0 && line[n - 1] == '\r') {
+        line[--n] = '\0';
+    }
+    if (n > line_limit(conn)) {
+        ep_conn_error(conn, "too_large",
+                      "request longer than control.max_line", true);
+    } else if (ep_proto_parse(line, n, &req, &why) != 0) {
+        ep_conn_error(conn, "bad_request", why, true);
+    } else if (req.argc > 0) {
+        ep_control_dispatch(conn, &req);
+    }
+}
+
 /* Runs every complete line in the input, in order. */
 static void
 serve_lines(ep_conn *conn, struct evbuffer *in)
 {
-    ep_control *c = conn->c;
-    size_t limit = conn->level == EP_LEVEL_NONE && c->max_line >
-                                                       EP_PREAUTH_MAX_LINE
-                       ? EP_PREAUTH_MAX_LINE
-                       : c->max_line;
-
     while (conn->state == EP_CONN_OPEN) {
         size_t n;
         char *line = evbuffer_readln(in, &n, EVBUFFER_EOL_LF);
-        ep_request req;
-        const char *why = NULL;
 
         if (line == NULL) {
             break;
         }
-        if (n > 0 && line[n - 1] == '\r') {
-            line[--n] = '\0';
-        }
-        if (n > limit) {
-            ep_conn_error(conn, "too_large",
-                          "request longer than control.max_line", true);
-        } else if (ep_proto_parse(line, n, &req, &why) != 0) {
-            ep_conn_error(conn, "bad_request", why, true);
-        } else if (req.argc > 0) {
-            ep_control_dispatch(conn, &req);
-        }
+        serve_line(conn, line, n);
         free(line);
     }
-    if (conn->state == EP_CONN_OPEN && evbuffer_get_length(in) > limit) {
+    if (conn->state == EP_CONN_OPEN &&
+        evbuffer_get_length(in) > line_limit(conn)) {
         ep_conn_error(conn, "too_large",
                       "request longer than control.max_line", true);
     }
@@ -252,11 +266,17 @@ event_cb(struct bufferevent *bev, short what, void *arg)
         conn->eof = true;
         if (conn->state == EP_CONN_OPEN) {
             /* A last request without its newline ("printf status | nc")
-             * still counts; then finish sending and close. */
-            if (evbuffer_get_length(in) > 0) {
-                evbuffer_add(in, "\n", 1);
-                serve_lines(conn, in);
+             * still counts (serve_lines left it: it fits the limit); then
+             * finish sending and close. The input's end is frozen outside
+             * reads, so the line is taken out rather than completed. */
+            size_t n = evbuffer_get_length(in);
+            char *line = n > 0 ? malloc(n + 1) : NULL;
+
+            if (line != NULL && evbuffer_remove(in, line, n) == (int)n) {
+                line[n] = '\0';
+                serve_line(conn, line, n);
             }
+            free(line);
             ep_conn_close_later(conn);
         } else if (conn->state == EP_CONN_LINGER) {
             conn->state = EP_CONN_DEAD;

@@ -1,23 +1,50 @@
-"""A long-running host workload for the control tests: spins in a known
-function, writes a progress counter to argv[1] every ~50 ms, and exits when
-the file argv[2] appears (or after 60 s)."""
+"""A long-running host workload for the control tests.
+
+Spins in a known function on the main thread and in a second Python
+thread, writes a progress counter to argv[1] every ~20 ms, and exits when
+the file argv[2] appears (or after 120 s). With argv[3] == "fork" it also
+forks a child that exits normally through the interpreter (which runs
+embprof's atexit hook in the child) while the parent goes on.
+"""
 import os
 import sys
+import threading
 import time
 
 progress, stop = sys.argv[1], sys.argv[2]
+mode = sys.argv[3] if len(sys.argv) > 3 else ""
 
 
 def control_test_busy_function():
     x = 0
-    end = time.perf_counter() + 0.05
+    end = time.perf_counter() + 0.02
     while time.perf_counter() < end:
         x += 1
     return x
 
 
+def control_test_worker():
+    while not os.path.exists(stop):
+        control_test_busy_function()
+
+
+threading.Thread(target=control_test_worker, name="ctl-worker",
+                 daemon=True).start()
+
+if mode == "fork":
+    pid = os.fork()
+    if pid == 0:
+        # The child: the control thread did not come along. Exit through
+        # the interpreter (atexit hooks, finalize) without touching the
+        # parent's socket.
+        time.sleep(0.2)
+        sys.exit(0)
+    os.waitpid(pid, 0)
+    with open(progress + ".forked", "w") as f:
+        f.write(str(pid))
+
 n = 0
-deadline = time.time() + 60
+deadline = time.time() + 120
 while not os.path.exists(stop) and time.time() < deadline:
     control_test_busy_function()
     n += 1
