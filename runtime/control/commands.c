@@ -884,12 +884,15 @@ ep_control_dispatch(ep_conn *conn, const ep_request *req)
         }
     }
     if (c->name == NULL) {
+        const char *code = "unknown_command";
+
         snprintf(msg, sizeof(msg), "unknown command \"%.40s\" (try help)",
                  req->argv[0]);
         for (size_t i = 0; i < sizeof(ep_planned) / sizeof(ep_planned[0]);
              i++) {
             if (strcmp(req->argv[0], ep_planned[i].name) == 0) {
-                snprintf(msg, sizeof(msg), "%s", ep_planned[i].msg);
+                snprintf(msg, sizeof(msg), "%.190s", ep_planned[i].msg);
+                code = "unsupported";
             }
         }
         if (conn->level == EP_LEVEL_NONE) {
@@ -897,7 +900,7 @@ ep_control_dispatch(ep_conn *conn, const ep_request *req)
                           true);
             return;
         }
-        ep_conn_error(conn, "unknown_command", msg, false);
+        ep_conn_error(conn, code, msg, false);
         return;
     }
     if (c->level > conn->level) {

@@ -36,7 +36,7 @@ def socket_file(a):
         mode = stat.S_IMODE(os.lstat(sock).st_mode)
         check(stat.S_ISSOCK(os.lstat(sock).st_mode) and mode == 0o600,
               "socket mode %o" % mode)
-        check(not any(n.endswith(".tmp") for n in os.listdir(d)),
+        check(not any(n.startswith("ep.sock.") for n in os.listdir(d)),
               "temporary socket left: %r" % os.listdir(d))
         # a live socket: the second host fails at init, clearly
         err = run_host_fail(a, "--socket", sock)
