@@ -55,18 +55,22 @@ typedef enum ep_opt_type {
     X(CONTROL_SOCKET, "control.socket", PATH, "", 0, 0, NULL,               \
       "Unix socket for embprofctl (mode 0600; empty: no socket)")           \
     X(CONTROL_ALLOW_UIDS, "control.allow_uids", STRING, "", 0, 0, NULL,     \
-      "comma-separated uids allowed besides this process's uid and root")  \
+      "uids allowed besides this process's uid and root, comma-separated;" \
+      " UID:read allows only the read commands")                          \
     X(CONTROL_LISTEN, "control.listen", STRING, "", 0, 0, NULL,             \
       "also listen on TCP IPv4-ADDRESS:PORT (loopback only unless "         \
       "control.listen_any; needs control.token_file)")                     \
     X(CONTROL_LISTEN_ANY, "control.listen_any", BOOL, "false", 0, 0, NULL,  \
       "allow control.listen on a non-loopback address")                    \
     X(CONTROL_TOKEN_FILE, "control.token_file", PATH, "", 0, 0, NULL,       \
-      "file whose first line is the token TCP clients send with auth")     \
+      "file whose first line is the token (16+ characters) TCP clients "   \
+      "send with auth")                                                    \
     X(CONTROL_MAX_CLIENTS, "control.max_clients", INT, "16", 1, 1024, NULL, \
       "connections served at once; more are refused as busy")              \
     X(CONTROL_IDLE_TIMEOUT, "control.idle_timeout", DOUBLE, "300", 0.1,     \
-      86400, NULL, "seconds a connection may stay silent")                 \
+      86400, NULL,                                                         \
+      "seconds a connection may stay silent (subscribers excepted) or "    \
+      "leave its replies unread")                                          \
     X(CONTROL_MAX_LINE, "control.max_line", INT, "4096", 64, 8000, NULL,    \
       "longest request line in bytes; longer closes the connection")       \
     X(CONTROL_MAX_OUTPUT, "control.max_output", INT, "1048576", 4096,       \
