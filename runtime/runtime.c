@@ -427,10 +427,13 @@ ep_ctl_reset(struct embprof *ep)
 int
 ep_ctl_autostart(struct embprof *ep)
 {
-    if (ep_cfg_bool(&ep->cfg, EP_OPT_SAMPLER_ENABLED)) {
-        return ep_ctl_start(ep, "sampler", NULL);
-    }
-    return EMBPROF_OK;
+    bool on;
+
+    /* Under the lock: the control thread may already be changing cfg. */
+    pthread_mutex_lock(&ep->ctl_lock);
+    on = ep_cfg_bool(&ep->cfg, EP_OPT_SAMPLER_ENABLED);
+    pthread_mutex_unlock(&ep->ctl_lock);
+    return on ? ep_ctl_start(ep, "sampler", NULL) : EMBPROF_OK;
 }
 
 int

@@ -93,10 +93,16 @@ class Host:
         """The host runs, makes progress and answers status."""
         check(self.proc.poll() is None, "host died: " + self.stderr())
         before = self.progress_now()
-        s, f = self.raw()
-        r = ask(f, "status")
-        f.close()
-        s.close()
+        deadline = time.time() + 20
+        while True:
+            s, f = self.raw()
+            r = ask(f, "status")
+            f.close()
+            s.close()
+            # connections that are still being served may hold every slot
+            if r.get("code") != "busy" or time.time() > deadline:
+                break
+            time.sleep(0.1)
         check(r["ok"], "status failed: %r" % r)
         deadline = time.time() + 10
         while self.progress_now() <= before and time.time() < deadline:
