@@ -279,9 +279,13 @@ print_top(json_t *r, int rows)
     json_t *fns = json_object_get(r, "functions"), *f;
     size_t i;
 
-    printf("embprof top (%s mode)\n\n  %%Own  %%Total   OwnTime "
-           "TotalTime  Function (filename:line)\n",
-           json_string_value(json_object_get(r, "mode")));
+    printf("embprof top: %s mode, %lld Hz, %lld samples, sampler %s\n\n"
+           "  %%Own  %%Total   OwnTime TotalTime  Function (filename:line)\n",
+           json_string_value(json_object_get(r, "mode")),
+           (long long)json_integer_value(json_object_get(r, "rate")),
+           (long long)json_integer_value(json_object_get(r, "samples")),
+           json_is_true(json_object_get(r, "active")) ? "running"
+                                                      : "stopped");
     json_array_foreach(fns, i, f)
     {
         if ((int)i >= rows) {

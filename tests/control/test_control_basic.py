@@ -51,6 +51,10 @@ def workflow(a):
         time.sleep(1.2)
         st = json.loads(ctl(*S, "--json", "status").stdout)
         check(st["samples"] > 0, "no samples after 1.2 s: %r" % st)
+        # embprof's own CPU time, live while the sampler runs
+        check(0 < st["sampler_cpu_ns"] < 2e9 and
+              st["embprof_cpu_ns"] == st["sampler_cpu_ns"] +
+              st["control_cpu_ns"], st)
 
         # export speedscope: the server writes under output.dir, the
         # client copies the named file
