@@ -283,6 +283,18 @@ cmd_status(ep_conn *conn, const ep_request *req)
     ep_reply_int(&r, "clients", c->nconns);
     ep_reply_int(&r, "max_clients", c->max_clients);
     {
+        char conns[256];
+
+        snprintf(conns, sizeof(conns),
+                 "{\"accepted\":%llu,\"refused_busy\":%llu,"
+                 "\"refused_peer\":%llu,\"dropped_slow\":%llu}",
+                 (unsigned long long)c->accepted,
+                 (unsigned long long)c->refused_busy,
+                 (unsigned long long)c->refused_peer,
+                 (unsigned long long)c->dropped_slow);
+        ep_reply_raw(&r, "connections", conns);
+    }
+    {
         char calls[1024];
         size_t o = 0;
         int i = 0;

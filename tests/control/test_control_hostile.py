@@ -212,6 +212,11 @@ def stalled_reader(a):
             check(len(data) < 1 << 20, "%d bytes queued" % len(data))
             x.close()
         check("does not read" in h.stderr(), "no log line: " + h.stderr())
+        s, f = h.raw()
+        st = ask(f, "status")
+        check(st["connections"]["dropped_slow"] == 2, st["connections"])
+        f.close()
+        s.close()
         h.alive()
         r = ctl("--json", "-s", h.sock, "export", "collapsed")
         check(FN in open(json.loads(r.stdout)["file"]).read(),
@@ -291,6 +296,7 @@ def limits(a):
         st = json.loads(Ctl(a.embprofctl)("--json", "-s", h.sock,
                                           "status").stdout)
         check(st["clients"] == 1, "clients %r" % st["clients"])
+        check(st["connections"]["refused_busy"] >= 493, st["connections"])
         h.finish()
     finally:
         h.kill()
