@@ -113,6 +113,17 @@ ep_names_clear(void)
     pthread_mutex_unlock(&names_lock);
 }
 
+void
+ep_names_resolve(pid_t tid, uint64_t ident, char *buf, size_t size,
+                 bool *host)
+{
+    *host = false;
+    if (!ep_names_get(tid, ident, buf, size, host) &&
+        (tid == 0 || !ep_names_os(tid, buf, size))) {
+        snprintf(buf, size, "thread-%llu", (unsigned long long)ident);
+    }
+}
+
 bool
 ep_names_os(pid_t tid, char *buf, size_t size)
 {

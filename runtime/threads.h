@@ -27,6 +27,10 @@ bool ep_names_get(pid_t tid, uint64_t ident, char *buf, size_t size,
 uint64_t ep_names_generation(void);
 /* Forgets every name (after fork, at finalize). */
 void ep_names_clear(void);
+/* The name to show for a thread: the registry's, else the OS name, else
+ * "thread-IDENT". *host tells whether the host named it. Any thread. */
+void ep_names_resolve(pid_t tid, uint64_t ident, char *buf, size_t size,
+                      bool *host);
 /* The OS name of a thread of this process (/proc/self/task/TID/comm). */
 bool ep_names_os(pid_t tid, char *buf, size_t size);
 

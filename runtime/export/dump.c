@@ -30,14 +30,10 @@ ep_export_dump(FILE *out, const ep_export_info *info)
             (int)getpid(), info->python_version, n < 0 ? 0 : n);
     for (int i = 0; i < n; i++) {
         ep_wthread *t = &threads[i];
-        char name[64] = "";
-        bool host = false;
+        char name[64];
+        bool host;
 
-        if (!ep_names_get(t->tid, t->ident, name, sizeof(name), &host) &&
-            (t->tid == 0 || !ep_names_os(t->tid, name, sizeof(name)))) {
-            snprintf(name, sizeof(name), "thread-%llu",
-                     (unsigned long long)t->ident);
-        }
+        ep_names_resolve(t->tid, t->ident, name, sizeof(name), &host);
         t->code_slot = slots;
         t->offset = offsets;
         fprintf(out, "\nThread %d (%s)%s%s\n", (int)t->tid, name,

@@ -193,17 +193,13 @@ static void
 update_thread(sampler_ctx *x, pthread_info *p)
 {
     uint64_t gen = ep_names_generation();
-    char name[64] = "";
-    bool host = false;
+    char name[64];
+    bool host;
 
     if (p->store_idx != UINT32_MAX && p->names_gen == gen) {
         return;
     }
-    if (!ep_names_get(p->tid, p->ident, name, sizeof(name), &host) &&
-        (p->tid == 0 || !ep_names_os(p->tid, name, sizeof(name)))) {
-        snprintf(name, sizeof(name), "thread-%llu",
-                 (unsigned long long)p->ident);
-    }
+    ep_names_resolve(p->tid, p->ident, name, sizeof(name), &host);
     p->store_idx = ep_store_thread(x->s->store, p->ident, p->tid,
                                    host ? EP_THREAD_HOST : EP_THREAD_PYTHON,
                                    name);
