@@ -912,6 +912,16 @@ ep_control_dispatch(ep_conn *conn, const ep_request *req)
     const ep_command *c;
     char msg[200];
 
+    if (req->argc == 1 && strncmp(req->argv[0], "token=", 6) == 0) {
+        /* "token=TOKEN" is the same as "auth TOKEN". */
+        ep_request alt;
+
+        alt.argc = 2;
+        alt.argv[0] = "auth";
+        alt.argv[1] = req->argv[0] + 6;
+        ep_control_dispatch(conn, &alt);
+        return;
+    }
     for (c = ep_commands; c->name != NULL; c++) {
         if (strcmp(c->name, req->argv[0]) == 0) {
             break;

@@ -229,6 +229,14 @@ def tcp(a):
         check(ask(f, "status")["ok"], "status after auth")
         f.close()
         c.close()
+        # token=TOKEN is the same as auth TOKEN
+        c = socket.create_connection(("127.0.0.1", port), timeout=5)
+        f = c.makefile("rw")
+        check(ask(f, "token=s3cret-token-0123456789") == {"ok": True},
+              "token=")
+        check(ask(f, "level")["level"] == "admin", "level after token=")
+        f.close()
+        c.close()
         # embprofctl -t HOST:PORT -k TOKEN_FILE
         r = ctl("--json", "-t", spec, "-k", tok, "status")
         check(json.loads(r.stdout)["ok"], r.stdout)
