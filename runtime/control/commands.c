@@ -9,8 +9,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,26 +179,6 @@ cmd_help(ep_conn *conn, const ep_request *req)
     send_reply(conn, &r);
 }
 
-/* The sampler's CPU time including the run in progress: its counter only
- * grows when a run ends. Under ctl_lock, which every start and stop
- * holds, so the thread cannot be joined while its clock is read. */
-static uint64_t
-sampler_cpu_now(struct embprof *ep, uint64_t counted)
-{
-    uint64_t live = 0;
-    clockid_t cid;
-    struct timespec ts;
-
-    pthread_mutex_lock(&ep->ctl_lock);
-    if (ep->sampler.joinable && atomic_load(&ep->sampler.running) &&
-        pthread_getcpuclockid(ep->sampler.thread, &cid) == 0 &&
-        clock_gettime(cid, &ts) == 0) {
-        live = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-    }
-    pthread_mutex_unlock(&ep->ctl_lock);
-    return counted + live;
-}
-
 static void
 cmd_status(ep_conn *conn, const ep_request *req)
 {
@@ -216,7 +194,6 @@ cmd_status(ep_conn *conn, const ep_request *req)
 
     (void)req;
     ep_ctl_stats(ep, &st);
-    st.sampler_cpu_ns = sampler_cpu_now(ep, st.sampler_cpu_ns);
     ep_ctl_config_get(ep, "output.dir", dir, sizeof(dir));
     ep_ctl_last_export(ep, last, sizeof(last));
     f = open_memstream(&json, &len);
