@@ -263,9 +263,10 @@ print_value(const char *key, json_t *v, int indent)
             print_value("-", item, indent + 2);
         }
     } else {
-        char *s = json_is_string(v) ? NULL
-                                    : json_dumps(v, JSON_ENCODE_ANY |
-                                                    JSON_REAL_PRECISION(6));
+        char *s =
+            json_is_string(v)
+                ? NULL
+                : json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(6));
 
         printf("%*s%s: %s\n", indent, "", key ? key : "",
                s ? s : json_string_value(v));
@@ -284,8 +285,7 @@ print_top(json_t *r, int rows)
            json_string_value(json_object_get(r, "mode")),
            (long long)json_integer_value(json_object_get(r, "rate")),
            (long long)json_integer_value(json_object_get(r, "samples")),
-           json_is_true(json_object_get(r, "active")) ? "running"
-                                                      : "stopped");
+           json_is_true(json_object_get(r, "active")) ? "running" : "stopped");
     json_array_foreach(fns, i, f)
     {
         if ((int)i >= rows) {
@@ -319,9 +319,9 @@ print_dump(json_t *r)
                (long long)json_integer_value(json_object_get(t, "tid")),
                json_string_value(json_object_get(t, "name")),
                json_is_true(json_object_get(t, "holds_gil")) ? " [holds GIL]"
-                                                              : "",
-               strcmp(json_string_value(json_object_get(t, "kind")), "host")
-                       == 0
+                                                             : "",
+               strcmp(json_string_value(json_object_get(t, "kind")), "host") ==
+                       0
                    ? " [host]"
                    : "");
         json_array_foreach(json_object_get(t, "frames"), j, fr)
@@ -432,8 +432,8 @@ cmd_top(conn *c, int rows, double interval, int iterations)
     char line[64];
     struct termios old, raw;
     int tty = isatty(STDOUT_FILENO) && !json_out && iterations != 1;
-    int keys = tty && isatty(STDIN_FILENO) &&
-               tcgetattr(STDIN_FILENO, &old) == 0;
+    int keys =
+        tty && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &old) == 0;
     int rc = 0;
 
     snprintf(line, sizeof(line), "top n=%d\n", rows);
@@ -448,8 +448,7 @@ cmd_top(conn *c, int rows, double interval, int iterations)
         tcsetattr(STDIN_FILENO, TCSANOW, &raw);
     }
     printf("\033[?25l"); /* hide the cursor while redrawing */
-    for (int n = 0; !interrupted && (iterations == 0 || n < iterations);
-         n++) {
+    for (int n = 0; !interrupted && (iterations == 0 || n < iterations); n++) {
         struct pollfd p = {STDIN_FILENO, POLLIN, 0};
         char ch;
 
@@ -523,8 +522,7 @@ copy_file(const char *src, const char *dst)
         }
     }
     close(in);
-    if (r < 0 || fsync(out) != 0 || close(out) != 0 ||
-        rename(tmp, dst) != 0) {
+    if (r < 0 || fsync(out) != 0 || close(out) != 0 || rename(tmp, dst) != 0) {
         fprintf(stderr, "%s: cannot write %s: %s\n", prog, dst,
                 strerror(errno));
         unlink(tmp);
@@ -655,8 +653,9 @@ main(int argc, char **argv)
     }
     command = argv[i];
     if (tcp == NULL && (sock == NULL || sock[0] == '\0')) {
-        fprintf(stderr, "%s: no socket: give -s PATH or set "
-                        "EMBPROF_CONTROL_SOCKET\n",
+        fprintf(stderr,
+                "%s: no socket: give -s PATH or set "
+                "EMBPROF_CONTROL_SOCKET\n",
                 prog);
         return 2;
     }
@@ -673,8 +672,7 @@ main(int argc, char **argv)
                 return 2;
             }
             iterations = (int)v;
-        } else if (top && (strcmp(w, "-r") == 0 ||
-                           strcmp(w, "--rows") == 0) &&
+        } else if (top && (strcmp(w, "-r") == 0 || strcmp(w, "--rows") == 0) &&
                    j + 1 < argc) {
             if ((v = int_arg("-r", argv[++j], 1, 10000)) < 0) {
                 return 2;

@@ -30,9 +30,9 @@ typedef void (*cmd_fn)(ep_conn *conn, const ep_request *req);
 
 typedef struct ep_command {
     const char *name;
-    int min_args;       /* words after the command */
+    int min_args; /* words after the command */
     int max_args;
-    ep_level level;     /* the least a session needs */
+    ep_level level; /* the least a session needs */
     const char *usage;
     const char *doc;
     cmd_fn fn;
@@ -55,7 +55,9 @@ static const struct {
 /* Settings a socket client may read but never set: they decide where
  * files are written, and the socket confines writes to output.dir. */
 static const char *const ep_socket_fixed[] = {
-    "output.dir", "output.file", "log.file",
+    "output.dir",
+    "output.file",
+    "log.file",
 };
 
 static const char *
@@ -255,8 +257,7 @@ cmd_status(ep_conn *conn, const ep_request *req)
     ep_reply_int(&r, "control_cpu_ns", (long long)control_cpu);
     ep_reply_int(&r, "embprof_cpu_ns",
                  (long long)(st.sampler_cpu_ns + control_cpu));
-    ep_reply_int(&r, "process_cpu_ns",
-                 (long long)ep_clock_process_cpu_ns());
+    ep_reply_int(&r, "process_cpu_ns", (long long)ep_clock_process_cpu_ns());
     ep_reply_int(&r, "clients", c->nconns);
     ep_reply_int(&r, "max_clients", c->max_clients);
     {
@@ -317,10 +318,9 @@ cmd_start(ep_conn *conn, const ep_request *req)
             ep_conn_error(conn, "bad_argument", msg, false);
             return;
         }
-        if (dot != NULL && !(strncmp(w, probe, plen) == 0 &&
-                             w + plen == dot &&
-                             memchr(dot + 1, '.', (size_t)(eq - dot - 1)) ==
-                                 NULL)) {
+        if (dot != NULL &&
+            !(strncmp(w, probe, plen) == 0 && w + plen == dot &&
+              memchr(dot + 1, '.', (size_t)(eq - dot - 1)) == NULL)) {
             snprintf(msg, sizeof(msg),
                      "start %.40s: \"%.*s\" is not an option of the probe "
                      "(use config set for settings)",
@@ -329,14 +329,15 @@ cmd_start(ep_conn *conn, const ep_request *req)
             return;
         }
         if (strpbrk(w, " \t") != NULL) {
-            snprintf(msg, sizeof(msg), "option values cannot hold blanks: "
-                                       "\"%.100s\"",
+            snprintf(msg, sizeof(msg),
+                     "option values cannot hold blanks: "
+                     "\"%.100s\"",
                      w);
             ep_conn_error(conn, "bad_argument", msg, false);
             return;
         }
-        o += (size_t)snprintf(opts + o, sizeof(opts) - o, "%s%s",
-                              o ? " " : "", w);
+        o += (size_t)snprintf(opts + o, sizeof(opts) - o, "%s%s", o ? " " : "",
+                              w);
     }
     rc = ep_ctl_start(conn->c->ep, probe, opts);
     if (rc != EMBPROF_OK) {
@@ -609,8 +610,8 @@ cmd_export(ep_conn *conn, const ep_request *req)
     if (path == NULL && req->argc == 3 && strchr(req->argv[2], '=') == NULL) {
         path = req->argv[2]; /* export speedscope slow.speedscope.json */
     } else if (path == NULL && req->argc == 3) {
-        ep_conn_error(conn, "bad_argument",
-                      "usage: export FORMAT [path=FILE]", false);
+        ep_conn_error(conn, "bad_argument", "usage: export FORMAT [path=FILE]",
+                      false);
         return;
     }
     if (path == NULL || path[0] == '\0') {
@@ -719,8 +720,7 @@ cmd_config(ep_conn *conn, const ep_request *req)
         if (req->argc > 4 || (v == NULL && eq == NULL) ||
             (v != NULL && eq != NULL)) {
             ep_conn_error(conn, "bad_request",
-                          "usage: config set KEY VALUE (or KEY=VALUE)",
-                          false);
+                          "usage: config set KEY VALUE (or KEY=VALUE)", false);
             return;
         }
         if (v == NULL) {
@@ -809,10 +809,9 @@ cmd_level(ep_conn *conn, const ep_request *req)
     ep_reply r;
 
     if (req->argc == 2) {
-        ep_level want = strcmp(req->argv[1], "read") == 0 ? EP_LEVEL_READ
-                        : strcmp(req->argv[1], "admin") == 0
-                            ? EP_LEVEL_ADMIN
-                            : EP_LEVEL_NONE;
+        ep_level want = strcmp(req->argv[1], "read") == 0    ? EP_LEVEL_READ
+                        : strcmp(req->argv[1], "admin") == 0 ? EP_LEVEL_ADMIN
+                                                             : EP_LEVEL_NONE;
 
         if (want == EP_LEVEL_NONE) {
             ep_conn_error(conn, "bad_argument", "usage: level [read|admin]",
@@ -865,8 +864,7 @@ static const ep_command ep_commands[] = {
      "write a profile (collapsed, speedscope, top, dump) under output.dir; "
      "the reply names the file",
      cmd_export},
-    {"config", 1, 3, EP_LEVEL_READ,
-     "config get [KEY] | config set KEY VALUE",
+    {"config", 1, 3, EP_LEVEL_READ, "config get [KEY] | config set KEY VALUE",
      "read settings; set those that may change at run time (set: admin)",
      cmd_config},
     {"subscribe", 0, 0, EP_LEVEL_READ, "subscribe",
@@ -931,8 +929,9 @@ ep_control_dispatch(ep_conn *conn, const ep_request *req)
                           true);
             return;
         }
-        snprintf(msg, sizeof(msg), "%s needs the %s level (this session: "
-                                   "%s)",
+        snprintf(msg, sizeof(msg),
+                 "%s needs the %s level (this session: "
+                 "%s)",
                  c->name, level_name(c->level), level_name(conn->level));
         ep_conn_error(conn, "forbidden", msg, false);
         return;

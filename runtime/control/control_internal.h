@@ -53,10 +53,10 @@ typedef struct ep_conn {
     ep_level level;
     bool tcp;
     bool subscribed;
-    bool eof;           /* the peer shut its writing side */
-    size_t discarded;   /* bytes dropped while CLOSING or LINGER */
-    uint64_t id;        /* for the log */
-    uid_t uid;          /* SO_PEERCRED (Unix peers) */
+    bool eof;         /* the peer shut its writing side */
+    size_t discarded; /* bytes dropped while CLOSING or LINGER */
+    uint64_t id;      /* for the log */
+    uid_t uid;        /* SO_PEERCRED (Unix peers) */
     pid_t pid;
 } ep_conn;
 
@@ -67,13 +67,13 @@ struct ep_control {
     struct embprof *ep;
     struct event_base *base;
     struct evconnlistener *unix_l, *tcp_l;
-    struct event *notify;       /* woken by other threads */
-    struct event *resume;       /* re-enables listeners after EMFILE */
+    struct event *notify; /* woken by other threads */
+    struct event *resume; /* re-enables listeners after EMFILE */
     pthread_t thread;
     bool thread_started;
 
-    pthread_mutex_t lock;       /* guards pending, npending, stopping */
-    char **pending;             /* event lines for subscribers */
+    pthread_mutex_t lock; /* guards pending, npending, stopping */
+    char **pending;       /* event lines for subscribers */
     size_t npending;
     bool stopping;
 
@@ -84,13 +84,13 @@ struct ep_control {
     unsigned export_counter;
     /* Counters (control thread). */
     uint64_t accepted, refused_busy, refused_peer, dropped_slow;
-    uint64_t events_dropped;    /* under lock */
+    uint64_t events_dropped; /* under lock */
     uint64_t calls[EP_CONTROL_MAX_COMMANDS];
 
-    char path[108];             /* Unix socket path, "" if none */
-    dev_t sock_dev;             /* the socket file we created, so that */
-    ino_t sock_ino;             /* finalize unlinks only our own */
-    int unix_fd, tcp_fd;        /* listening sockets, -1 if none */
+    char path[108];      /* Unix socket path, "" if none */
+    dev_t sock_dev;      /* the socket file we created, so that */
+    ino_t sock_ino;      /* finalize unlinks only our own */
+    int unix_fd, tcp_fd; /* listening sockets, -1 if none */
     char listen_desc[128];
     int max_clients;
     double idle_timeout;
@@ -101,7 +101,7 @@ struct ep_control {
         ep_level level;
     } allow[EP_CONTROL_MAX_UIDS];
     int nallow;
-    char token[256];            /* "" when no TCP listener */
+    char token[256]; /* "" when no TCP listener */
 };
 
 /* Queues a reply line (buf, len, '\n'-terminated) on conn. A reply

@@ -51,8 +51,7 @@ utf8_len(const unsigned char *s, size_t n)
 }
 
 int
-ep_proto_parse(const char *line, size_t len, ep_request *req,
-               const char **why)
+ep_proto_parse(const char *line, size_t len, ep_request *req, const char **why)
 {
     const unsigned char *in = (const unsigned char *)line;
     size_t i = 0, o = 0;
@@ -320,8 +319,7 @@ ep_proto_confine(const char *root, const char *path, char *out, size_t size)
     base = slash + 1;
     if (base[0] == '\0' || strcmp(base, ".") == 0) {
         return ep_error(EMBPROF_EINVAL,
-                        "export: \"%s\" names a directory, not a file",
-                        path);
+                        "export: \"%s\" names a directory, not a file", path);
     }
     *slash = '\0';
     if (realpath(target[0] != '\0' ? target : "/", real_parent) == NULL) {

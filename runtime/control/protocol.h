@@ -44,7 +44,7 @@ void ep_proto_json_str(FILE *out, const char *s);
  * are appended in order. Control thread (or any single thread). */
 typedef struct ep_reply {
     FILE *f;
-    char *buf;   /* owned by the caller after ep_reply_end */
+    char *buf; /* owned by the caller after ep_reply_end */
     size_t len;
 } ep_reply;
 

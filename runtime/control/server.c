@@ -38,10 +38,10 @@
 #include "../options.h"
 #include "../runtime.h"
 
-#define EP_PENDING_MAX 1024        /* event lines queued for subscribers */
-#define EP_LINGER_SECONDS 2        /* reading after our last reply */
-#define EP_LINGER_MAX (16u << 20)  /* bytes we drop before giving up */
-#define EP_PREAUTH_MAX_LINE 512    /* TCP lines before auth */
+#define EP_PENDING_MAX 1024       /* event lines queued for subscribers */
+#define EP_LINGER_SECONDS 2       /* reading after our last reply */
+#define EP_LINGER_MAX (16u << 20) /* bytes we drop before giving up */
+#define EP_PREAUTH_MAX_LINE 512   /* TCP lines before auth */
 #define EP_BACKLOG 128
 
 /* --- connections ------------------------------------------------------- */
@@ -107,8 +107,8 @@ ep_conn_no_idle_timeout(ep_conn *conn)
     struct timeval tv;
 
     tv.tv_sec = (time_t)conn->c->idle_timeout;
-    tv.tv_usec = (suseconds_t)((conn->c->idle_timeout - (double)tv.tv_sec) *
-                               1e6);
+    tv.tv_usec =
+        (suseconds_t)((conn->c->idle_timeout - (double)tv.tv_sec) * 1e6);
     bufferevent_set_timeouts(conn->bev, NULL, &tv);
 }
 
@@ -382,10 +382,11 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     c->conns = conn;
     c->nconns++;
     c->accepted++;
-    ep_log(EP_LOG_DEBUG, "control: client %llu connected (%s, uid %d, pid "
-                         "%d)",
-           (unsigned long long)conn->id, tcp ? "tcp" : "unix",
-           (int)cred.uid, (int)cred.pid);
+    ep_log(EP_LOG_DEBUG,
+           "control: client %llu connected (%s, uid %d, pid "
+           "%d)",
+           (unsigned long long)conn->id, tcp ? "tcp" : "unix", (int)cred.uid,
+           (int)cred.pid);
     bufferevent_setcb(conn->bev, read_cb, write_cb, event_cb, conn);
     /* Read no further than one line past the limit: the callback sees
      * the overflow and closes. */
@@ -590,17 +591,17 @@ listen_unix(ep_control *c, const char *given)
             close(fd);
         }
         unlink(tmp);
-        return ep_error(EMBPROF_EIO, "control.socket: cannot listen on %s: "
-                                     "%s",
+        return ep_error(EMBPROF_EIO,
+                        "control.socket: cannot listen on %s: "
+                        "%s",
                         path, strerror(err));
     }
     c->sock_dev = st.st_dev;
     c->sock_ino = st.st_ino;
     snprintf(c->path, sizeof(c->path), "%s", path);
-    c->unix_l = evconnlistener_new(c->base, accept_cb, c,
-                                   LEV_OPT_CLOSE_ON_FREE |
-                                       LEV_OPT_CLOSE_ON_EXEC,
-                                   0, fd);
+    c->unix_l = evconnlistener_new(
+        c->base, accept_cb, c, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+        0, fd);
     if (c->unix_l == NULL) {
         close(fd);
         return ep_error(EMBPROF_EIO, "control.socket: libevent listener "
@@ -629,8 +630,9 @@ read_token(ep_control *c, const char *file)
     }
     f = fopen(file, "re");
     if (f == NULL) {
-        return ep_error(EMBPROF_EINVAL, "control.token_file: cannot read "
-                                        "%s: %s",
+        return ep_error(EMBPROF_EINVAL,
+                        "control.token_file: cannot read "
+                        "%s: %s",
                         file, strerror(errno));
     }
     if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0) {
@@ -675,8 +677,9 @@ listen_tcp(ep_control *c, const char *spec, bool any, const char *token)
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     if (colon == NULL || (size_t)(colon - spec) >= sizeof(host)) {
-        return ep_error(EMBPROF_EINVAL, "control.listen: expected "
-                                        "IPv4-ADDRESS:PORT, got \"%s\"",
+        return ep_error(EMBPROF_EINVAL,
+                        "control.listen: expected "
+                        "IPv4-ADDRESS:PORT, got \"%s\"",
                         spec);
     }
     snprintf(host, sizeof(host), "%.*s", (int)(colon - spec), spec);
@@ -705,8 +708,9 @@ listen_tcp(ep_control *c, const char *spec, bool any, const char *token)
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE,
         EP_BACKLOG, (struct sockaddr *)&sa, sizeof(sa));
     if (c->tcp_l == NULL) {
-        return ep_error(EMBPROF_EIO, "control.listen: cannot listen on %s: "
-                                     "%s",
+        return ep_error(EMBPROF_EIO,
+                        "control.listen: cannot listen on %s: "
+                        "%s",
                         spec, strerror(errno));
     }
     evconnlistener_set_error_cb(c->tcp_l, accept_error_cb);
@@ -883,10 +887,8 @@ ep_control_start(struct embprof *ep, ep_control **out)
     ep->on_event = on_event;
     pthread_mutex_unlock(&ep->ctl_lock);
     ep_log(EP_LOG_INFO, "control: listening on %s%s%s",
-           c->path[0] ? c->path : "", c->path[0] && c->listen_desc[0]
-                                          ? " and "
-                                          : "",
-           c->listen_desc);
+           c->path[0] ? c->path : "",
+           c->path[0] && c->listen_desc[0] ? " and " : "", c->listen_desc);
     *out = c;
     return EMBPROF_OK;
 }

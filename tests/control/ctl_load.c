@@ -22,7 +22,7 @@ typedef struct client {
     const char *request;
     double seconds;
     long interval_ms;
-    double *lat;        /* microseconds, one per request */
+    double *lat; /* microseconds, one per request */
     size_t n, cap;
     long errors;
 } client;
@@ -118,9 +118,8 @@ run(void *arg)
             next += (double)c->interval_ms / 1000.0;
             wait = next - now_s();
             if (wait > 0) {
-                struct timespec ts = {(time_t)wait,
-                                      (long)((wait - (double)(time_t)wait) *
-                                             1e9)};
+                struct timespec ts = {
+                    (time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
 
                 nanosleep(&ts, NULL);
             }
@@ -149,8 +148,9 @@ main(int argc, char **argv)
     char req[512];
 
     if (argc != 6) {
-        fprintf(stderr, "usage: %s SOCKET CLIENTS SECONDS INTERVAL_MS "
-                        "REQUEST\n",
+        fprintf(stderr,
+                "usage: %s SOCKET CLIENTS SECONDS INTERVAL_MS "
+                "REQUEST\n",
                 argv[0]);
         return 2;
     }

@@ -46,8 +46,8 @@ main(int argc, char **argv)
            seconds);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        const char *seed = corpus[next() % (sizeof(corpus) /
-                                            sizeof(corpus[0]))];
+        const char *seed =
+            corpus[next() % (sizeof(corpus) / sizeof(corpus[0]))];
         size_t n = strlen(seed);
         int edits = (int)(next() % 8);
 

@@ -30,10 +30,11 @@ valid_line(const unsigned char *s, size_t n)
     n--;
     while (i < n) {
         unsigned char c = s[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2
-                                 : (c & 0xf0) == 0xe0   ? 3
-                                 : (c & 0xf8) == 0xf0   ? 4
-                                                        : 0;
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
 
         if (len == 0 || i + len > n || (len == 1 && c < 0x20)) {
             return 0;

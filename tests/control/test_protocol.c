@@ -37,9 +37,8 @@ words_and_quotes(void **state)
     assert_string_equal(ep_proto_kv(&req, 2, "rate"), "997");
     assert_null(ep_proto_kv(&req, 2, "ra"));
     assert_null(ep_proto_kv(&req, 4, "mode"));
-    assert_int_equal(parse("export collapsed path=\"my dir/a b.folded\"",
-                           &why),
-                     0);
+    assert_int_equal(
+        parse("export collapsed path=\"my dir/a b.folded\"", &why), 0);
     assert_string_equal(ep_proto_kv(&req, 2, "path"), "my dir/a b.folded");
     assert_int_equal(parse("x 'single \"q\"' \"esc \\\" \\\\\"", &why), 0);
     assert_string_equal(req.argv[1], "single \"q\"");
@@ -54,9 +53,8 @@ words_and_quotes(void **state)
     assert_int_equal(req.argc, 2);
     assert_string_equal(req.argv[0], "");
     /* UTF-8 is fine */
-    assert_int_equal(parse("config get \xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80",
-                           &why),
-                     0);
+    assert_int_equal(
+        parse("config get \xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80", &why), 0);
     assert_string_equal(req.argv[2], "\xc3\xa4\xe2\x82\xac\xf0\x9f\x98\x80");
 }
 
@@ -71,16 +69,18 @@ malformed(void **state)
         {"start \"sampler", 14, "unbalanced quotes"},
         {"start 'sampler", 14, "unbalanced quotes"},
         {"x \"a\\\"", 6, "unbalanced quotes"},
-        {"a\x01" "b", 3, "control character in request"},
+        {"a\x01"
+         "b",
+         3, "control character in request"},
         {"status\0", 7, "control character in request"},
         {"a\x7f", 2, "control character in request"},
         {"a\r", 2, "control character in request"},
         {"\xff", 1, "request is not valid UTF-8"},
-        {"\xc0\xaf", 2, "request is not valid UTF-8"},       /* overlong */
-        {"\xe0\x80\xaf", 3, "request is not valid UTF-8"},   /* overlong */
-        {"\xed\xa0\x80", 3, "request is not valid UTF-8"},   /* surrogate */
+        {"\xc0\xaf", 2, "request is not valid UTF-8"},         /* overlong */
+        {"\xe0\x80\xaf", 3, "request is not valid UTF-8"},     /* overlong */
+        {"\xed\xa0\x80", 3, "request is not valid UTF-8"},     /* surrogate */
         {"\xf4\x90\x80\x80", 4, "request is not valid UTF-8"}, /* > 10FFFF */
-        {"\xe2\x82", 2, "request is not valid UTF-8"},       /* cut short */
+        {"\xe2\x82", 2, "request is not valid UTF-8"},         /* cut short */
     };
     const char *why;
     char many[400] = "";
@@ -224,15 +224,20 @@ static void
 confine(void **state)
 {
     static const char *const forbidden[] = {
-        "../x.folded", "sub/../../x.folded", "..", "a/../b",
-        "link/x.folded", "link/../x.folded", "/etc/x.folded",
-        "/nonexistent-dir/x.folded", "/x.folded",
+        "../x.folded",
+        "sub/../../x.folded",
+        "..",
+        "a/../b",
+        "link/x.folded",
+        "link/../x.folded",
+        "/etc/x.folded",
+        "/nonexistent-dir/x.folded",
+        "/x.folded",
     };
     char out[PATH_MAX], want[2 * PATH_MAX], p[2 * PATH_MAX];
 
     (void)state;
-    assert_int_equal(ep_proto_confine(root, "a.folded", out, sizeof(out)),
-                     0);
+    assert_int_equal(ep_proto_confine(root, "a.folded", out, sizeof(out)), 0);
     snprintf(want, sizeof(want), "%s/a.folded", root);
     assert_string_equal(out, want);
     assert_int_equal(ep_proto_confine(root, "sub/b.json", out, sizeof(out)),
@@ -243,9 +248,8 @@ confine(void **state)
     assert_int_equal(ep_proto_confine(root, "a..b", out, sizeof(out)), 0);
     assert_int_equal(ep_proto_confine(root, "...", out, sizeof(out)), 0);
     /* a link that resolves inside root is fine, and resolved */
-    assert_int_equal(ep_proto_confine(root, "sub/inner/c.txt", out,
-                                      sizeof(out)),
-                     0);
+    assert_int_equal(
+        ep_proto_confine(root, "sub/inner/c.txt", out, sizeof(out)), 0);
     snprintf(want, sizeof(want), "%s/c.txt", root);
     assert_string_equal(out, want);
     /* an absolute path inside root */
@@ -253,9 +257,9 @@ confine(void **state)
     assert_int_equal(ep_proto_confine(root, p, out, sizeof(out)), 0);
     assert_string_equal(out, p);
     for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++) {
-        assert_int_equal(ep_proto_confine(root, forbidden[i], out,
-                                          sizeof(out)),
-                         EP_CONFINE_FORBIDDEN);
+        assert_int_equal(
+            ep_proto_confine(root, forbidden[i], out, sizeof(out)),
+            EP_CONFINE_FORBIDDEN);
     }
     /* root's own prefix is not enough: root2 is not under root */
     snprintf(p, sizeof(p), "%s2", root);
@@ -272,8 +276,7 @@ confine(void **state)
     assert_int_equal(ep_proto_confine(root, "", out, sizeof(out)),
                      EMBPROF_EINVAL);
     snprintf(p, sizeof(p), "%s/nope", base);
-    assert_int_equal(ep_proto_confine(p, "x", out, sizeof(out)),
-                     EMBPROF_EIO);
+    assert_int_equal(ep_proto_confine(p, "x", out, sizeof(out)), EMBPROF_EIO);
     /* too small an output buffer */
     assert_int_equal(ep_proto_confine(root, "a.folded", out, 8),
                      EMBPROF_EINVAL);
