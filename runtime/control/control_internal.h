@@ -53,10 +53,11 @@ typedef struct ep_conn {
     ep_level level;
     bool tcp;
     bool subscribed;
-    bool eof;         /* the peer shut its writing side */
-    size_t discarded; /* bytes dropped while CLOSING or LINGER */
-    uint64_t id;      /* for the log */
-    uid_t uid;        /* SO_PEERCRED (Unix peers) */
+    bool eof;               /* the peer shut its writing side */
+    size_t discarded;       /* bytes dropped while CLOSING or LINGER */
+    uint64_t linger_end_ns; /* LINGER ends then, whatever the peer sends */
+    uint64_t id;            /* for the log */
+    uid_t uid;              /* SO_PEERCRED (Unix peers) */
     pid_t pid;
 } ep_conn;
 

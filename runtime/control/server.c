@@ -88,6 +88,8 @@ conn_settle(ep_conn *conn)
      * side, then drop what the peer still sends for a moment. */
     shutdown(bufferevent_getfd(conn->bev), SHUT_WR);
     conn->state = EP_CONN_LINGER;
+    conn->linger_end_ns =
+        ep_clock_now_ns() + EP_LINGER_SECONDS * 1000000000ull;
     bufferevent_set_timeouts(conn->bev, &linger, NULL);
     bufferevent_enable(conn->bev, EV_READ);
 }
@@ -173,7 +175,11 @@ discard_input(ep_conn *conn, struct evbuffer *in)
 
     evbuffer_drain(in, n);
     conn->discarded += n;
-    if (conn->discarded > EP_LINGER_MAX) {
+    /* A peer that trickles bytes would re-arm the read timeout forever:
+     * the linger also ends at a fixed time. */
+    if (conn->discarded > EP_LINGER_MAX ||
+        (conn->state == EP_CONN_LINGER &&
+         ep_clock_now_ns() > conn->linger_end_ns)) {
         conn->state = EP_CONN_DEAD;
     }
 }

@@ -117,6 +117,24 @@ def long_lines(a):
         r = replies(read_all(s))
         s.close()
         check([x["code"] for x in r] == ["too_large"], r)
+        # after that, a peer that trickles bytes cannot keep the
+        # connection: the server's linger ends at a fixed time (2 s)
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(h.sock)
+        s.sendall(b"w" * 300 + b"\n")
+        r = replies(read_all(s))
+        check([x["code"] for x in r] == ["too_large"], r)
+        t0, closed = time.time(), False
+        while time.time() - t0 < 6 and not closed:
+            try:
+                s.sendall(b"w")
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+            time.sleep(0.2)
+        s.close()
+        check(closed and time.time() - t0 < 5,
+              "lingering peer kept for %.1fs" % (time.time() - t0))
         # exactly at the limit is fine (an unknown command)
         r = one_shot(h, b"q" * 256 + b"\n")
         check([x["code"] for x in r] == ["unknown_command"], r)
