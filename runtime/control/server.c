@@ -581,6 +581,22 @@ listen_unix(ep_control *c, const char *given)
         ep_log(EP_LOG_INFO, "control: replacing the stale socket %s", path);
         unlink(path);
     }
+    {
+        char dir[sizeof(path)];
+        char *slash;
+
+        snprintf(dir, sizeof(dir), "%s", path);
+        slash = strrchr(dir, '/');
+        slash[slash == dir ? 1 : 0] = '\0';
+        if (stat(dir, &st) == 0 && (st.st_mode & 0022) != 0 &&
+            (st.st_mode & S_ISVTX) == 0) {
+            ep_log(EP_LOG_WARN,
+                   "control.socket: %s is writable by other users, who "
+                   "could replace the socket; use a directory only this "
+                   "user can write",
+                   dir);
+        }
+    }
     /* Bind under a private name, restrict it, then move it into place (the
      * JVM's sequence): the socket never appears under its name with looser
      * permissions, and the process umask, shared with the host's threads,
