@@ -82,11 +82,16 @@ usage(FILE *out)
 
 /* --- connection -------------------------------------------------------- */
 
+/* A connection and the bytes read past the last reply line. */
 typedef struct conn {
     int fd;
-    char buf[1 << 16];
-    size_t len;
+    char *buf;
+    size_t len, cap;
 } conn;
+
+/* The longest reply line we take (the host's control.max_output caps
+ * what it sends at 256 MiB). */
+#define CTL_MAX_REPLY ((size_t)256 << 20)
 
 static int
 connect_unix(conn *c, const char *path)
@@ -178,7 +183,7 @@ static char *
 read_line(conn *c, int timeout_ms)
 {
     for (;;) {
-        char *nl = memchr(c->buf, '\n', c->len);
+        char *nl = c->len ? memchr(c->buf, '\n', c->len) : NULL;
         struct pollfd p = {c->fd, POLLIN, 0};
         ssize_t r;
 
@@ -195,13 +200,24 @@ read_line(conn *c, int timeout_ms)
             c->len -= n + 1;
             return line;
         }
-        if (c->len == sizeof(c->buf) || interrupted) {
+        if (interrupted) {
             return NULL;
+        }
+        if (c->len == c->cap) {
+            size_t cap = c->cap ? 2 * c->cap : 65536;
+            char *b = cap <= CTL_MAX_REPLY ? realloc(c->buf, cap) : NULL;
+
+            if (b == NULL) {
+                fprintf(stderr, "%s: reply too long\n", prog);
+                return NULL;
+            }
+            c->buf = b;
+            c->cap = cap;
         }
         if (poll(&p, 1, timeout_ms) <= 0) {
             return NULL;
         }
-        r = recv(c->fd, c->buf + c->len, sizeof(c->buf) - c->len, 0);
+        r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
         if (r <= 0) {
             return NULL;
         }
@@ -753,6 +769,7 @@ main(int argc, char **argv)
         free(reply);
     }
     close(c->fd);
+    free(c->buf);
     free(c);
     return rc;
 }

@@ -397,6 +397,14 @@ dump_json(struct embprof *ep, FILE *f)
     int32_t *offsets = NULL;
     int n, rc;
 
+    /* Python thread names are collected by the main thread when it next
+     * runs bytecode (the embed layer schedules it; never waits): this
+     * dump may still show OS names, the next one has them. */
+    pthread_mutex_lock(&ep->ctl_lock);
+    if (ep->refresh_names != NULL) {
+        ep->refresh_names(ep);
+    }
+    pthread_mutex_unlock(&ep->ctl_lock);
     rc = ep_walker_open(&w, (int)cfg_int(ep, EP_OPT_SAMPLER_MEMREAD),
                         (uint32_t)cfg_int(ep, EP_OPT_SAMPLER_MAX_DEPTH));
     if (rc != EMBPROF_OK) {
@@ -422,11 +430,7 @@ dump_json(struct embprof *ep, FILE *f)
         bool host = false;
         int ok;
 
-        if (!ep_names_get(t->tid, t->ident, name, sizeof(name), &host) &&
-            (t->tid == 0 || !ep_names_os(t->tid, name, sizeof(name)))) {
-            snprintf(name, sizeof(name), "thread-%llu",
-                     (unsigned long long)t->ident);
-        }
+        ep_names_resolve(t->tid, t->ident, name, sizeof(name), &host);
         t->code_slot = slots;
         t->offset = offsets;
         fprintf(f, "%s{\"tid\":%d,\"ident\":%llu,\"name\":", i ? "," : "",

@@ -321,7 +321,49 @@ def limits(a):
     cleanup(h.d)
 
 
+def big_replies(a):
+    """A dump of 200 deep threads is bigger than one socket buffer; it
+    arrives whole. Past control.max_output it is a too_large error and the
+    connection stays."""
+    ctl = Ctl(a.embprofctl)
+    h = Host(a.embprof_run, mode="threads")
+    try:
+        time.sleep(0.5)
+        ctl("-s", h.sock, "dump")  # also schedules Python thread names
+        time.sleep(0.3)
+        r = ctl("--json", "-s", h.sock, "dump")
+        check(len(r.stdout) > 100000, "dump of %d bytes" % len(r.stdout))
+        d = json.loads(r.stdout)
+        deep = [t for t in d["threads"] if t["name"].startswith("deep-")]
+        check(len(deep) == 200 and all(
+            sum(f["name"].endswith("control_test_deep") for f in t["frames"])
+            == 21 for t in deep), "deep threads: %d" % len(deep))
+        r = ctl("-s", h.sock, "dump")
+        check(r.stdout.count("control_test_deep") == 200 * 21, "human dump")
+        h.finish()
+    finally:
+        h.kill()
+    cleanup(h.d)
+    h = Host(a.embprof_run, mode="threads",
+             sets=["control.max_output=65536"])
+    try:
+        time.sleep(0.5)
+        s, f = h.raw()
+        r = ask(f, "dump")
+        check(r["code"] == "too_large" and "export" in r["error"], r)
+        check(ask(f, "status")["ok"], "connection unusable after too_large")
+        check(ask(f, "export dump path=all.dump")["ok"], "export dump")
+        check(open(os.path.join(h.out, "all.dump")).read().count(
+            "control_test_deep") == 200 * 21, "exported dump")
+        f.close()
+        s.close()
+        h.finish()
+    finally:
+        h.kill()
+    cleanup(h.d)
+
+
 if __name__ == "__main__":
     main([("malformed", malformed), ("long_lines", long_lines),
           ("half_close", half_close), ("stalled_reader", stalled_reader),
-          ("limits", limits)])
+          ("limits", limits), ("big_replies", big_replies)])

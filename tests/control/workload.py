@@ -4,7 +4,8 @@ Spins in a known function on the main thread and in a second Python
 thread, writes a progress counter to argv[1] every ~20 ms, and exits when
 the file argv[2] appears (or after 120 s). With argv[3] == "fork" it also
 forks a child that exits normally through the interpreter (which runs
-embprof's atexit hook in the child) while the parent goes on.
+embprof's atexit hook in the child) while the parent goes on; with
+"threads" it starts 200 more threads asleep 20 frames deep.
 """
 import os
 import sys
@@ -30,6 +31,19 @@ def control_test_worker():
 
 threading.Thread(target=control_test_worker, name="ctl-worker",
                  daemon=True).start()
+
+if mode == "threads":
+    # 200 more threads, each asleep 20 frames deep: a big dump
+    def control_test_deep(n):
+        if n == 0:
+            while not os.path.exists(stop):
+                time.sleep(0.05)
+            return
+        control_test_deep(n - 1)
+
+    for i in range(200):
+        threading.Thread(target=control_test_deep, args=(20,),
+                         name="deep-%d" % i, daemon=True).start()
 
 if mode == "fork":
     pid = os.fork()
