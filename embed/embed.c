@@ -107,8 +107,9 @@ embprof_config_validate(const embprof_config *cfg)
     file = ep_cfg_str(cfg, EP_OPT_OUTPUT_FILE);
     dir = ep_cfg_str(cfg, EP_OPT_OUTPUT_DIR);
     if (dir[0] != '\0' && access(dir, W_OK | X_OK) != 0) {
-        return ep_error(EMBPROF_EINVAL, "output.dir: %s is not a writable "
-                                        "directory (%s)",
+        return ep_error(EMBPROF_EINVAL,
+                        "output.dir: %s is not a writable "
+                        "directory (%s)",
                         dir, strerror(errno));
     }
     if (file[0] == '\0') {
@@ -232,9 +233,8 @@ embprof_init(const embprof_config *cfg, const PyConfig *py, embprof **out)
                         "embprof is already initialised in this process");
     }
     if (Py_IsInitialized()) {
-        return ep_error(EMBPROF_ESTATE,
-                        "Python is already initialised: use "
-                        "embprof_attach");
+        return ep_error(EMBPROF_ESTATE, "Python is already initialised: use "
+                                        "embprof_attach");
     }
     rc = ep_runtime_new(cfg, &ep);
     if (rc != EMBPROF_OK) {
@@ -260,8 +260,7 @@ embprof_init(const embprof_config *cfg, const PyConfig *py, embprof **out)
     if (PyStatus_Exception(st)) {
         ep_runtime_free(ep);
         return ep_error(EMBPROF_EPYTHON, "Py_InitializeFromConfig: %s%s%s",
-                        st.func ? st.func : "",
-                        st.func ? ": " : "",
+                        st.func ? st.func : "", st.func ? ": " : "",
                         st.err_msg ? st.err_msg : "exit requested");
     }
     rc = ep_py_layout_check();
@@ -476,8 +475,8 @@ embprof_thread_name(const char *name)
     ep_names_set(ep_gettid(), (uint64_t)pthread_self(), name, true);
     /* Give the OS thread the name too if it only has the process's. */
     if (ep_names_os(ep_gettid(), mine, sizeof(mine)) &&
-        ep_names_os(getpid(), proc, sizeof(proc)) &&
-        strcmp(mine, proc) == 0 && ep_gettid() != getpid()) {
+        ep_names_os(getpid(), proc, sizeof(proc)) && strcmp(mine, proc) == 0 &&
+        ep_gettid() != getpid()) {
         char os[16];
 
         snprintf(os, sizeof(os), "%s", name);
@@ -531,8 +530,7 @@ init_version(void)
 
     /* Which libpython this process runs: the object Py_Initialize is in
      * (the executable itself when libpython is linked statically). */
-    if (dladdr((void *)&Py_Initialize, &info) != 0 &&
-        info.dli_fname != NULL) {
+    if (dladdr((void *)&Py_Initialize, &info) != 0 && info.dli_fname != NULL) {
         const char *slash = strrchr(info.dli_fname, '/');
 
         lib = slash ? slash + 1 : info.dli_fname;
@@ -540,8 +538,8 @@ init_version(void)
             lib = "statically linked";
         }
     }
-    snprintf(ep_version_buf, sizeof(ep_version_buf),
-             "%s (CPython %s, %s)", EMBPROF_VERSION_STRING, PY_VERSION, lib);
+    snprintf(ep_version_buf, sizeof(ep_version_buf), "%s (CPython %s, %s)",
+             EMBPROF_VERSION_STRING, PY_VERSION, lib);
 }
 
 EMBPROF_API const char *

@@ -37,9 +37,9 @@ raise_status(int rc)
 {
     PyObject *exc = rc == EMBPROF_EINVAL ? PyExc_ValueError : ep_py_error;
 
-    PyErr_Format(exc, "%s", embprof_last_error()[0]
-                                ? embprof_last_error()
-                                : embprof_strerror(rc));
+    PyErr_Format(exc, "%s",
+                 embprof_last_error()[0] ? embprof_last_error()
+                                         : embprof_strerror(rc));
     return NULL;
 }
 
@@ -67,10 +67,9 @@ py_start(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     ep_embed_collect_names();
-    Py_BEGIN_ALLOW_THREADS
-    rc = ep_ctl_start(ep, probe, options);
-    Py_END_ALLOW_THREADS
-    return rc == EMBPROF_OK ? Py_NewRef(Py_None) : raise_status(rc);
+    Py_BEGIN_ALLOW_THREADS rc = ep_ctl_start(ep, probe, options);
+    Py_END_ALLOW_THREADS return rc == EMBPROF_OK ? Py_NewRef(Py_None)
+                                                 : raise_status(rc);
 }
 
 static PyObject *
@@ -87,10 +86,9 @@ py_stop(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     ep_embed_collect_names();
-    Py_BEGIN_ALLOW_THREADS
-    rc = ep_ctl_stop(ep, probe);
-    Py_END_ALLOW_THREADS
-    return rc == EMBPROF_OK ? Py_NewRef(Py_None) : raise_status(rc);
+    Py_BEGIN_ALLOW_THREADS rc = ep_ctl_stop(ep, probe);
+    Py_END_ALLOW_THREADS return rc == EMBPROF_OK ? Py_NewRef(Py_None)
+                                                 : raise_status(rc);
 }
 
 static PyObject *
@@ -108,10 +106,9 @@ py_export(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     ep_embed_collect_names();
-    Py_BEGIN_ALLOW_THREADS
-    rc = ep_ctl_export(ep, format, path);
-    Py_END_ALLOW_THREADS
-    return rc == EMBPROF_OK ? Py_NewRef(Py_None) : raise_status(rc);
+    Py_BEGIN_ALLOW_THREADS rc = ep_ctl_export(ep, format, path);
+    Py_END_ALLOW_THREADS return rc == EMBPROF_OK ? Py_NewRef(Py_None)
+                                                 : raise_status(rc);
 }
 
 static PyObject *
@@ -124,10 +121,8 @@ py_reset(PyObject *self, PyObject *unused)
     if ((ep = current()) == NULL) {
         return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
-    ep_ctl_reset(ep);
-    Py_END_ALLOW_THREADS
-    Py_RETURN_NONE;
+    Py_BEGIN_ALLOW_THREADS ep_ctl_reset(ep);
+    Py_END_ALLOW_THREADS Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -159,9 +154,8 @@ py_stats(PyObject *self, PyObject *unused)
     }
     ep_ctl_stats(ep, &st);
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsK}", "ticks",
-        (unsigned long long)st.ticks, "samples",
-        (unsigned long long)st.samples, "idle_skipped",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsK}", "ticks", (unsigned long long)st.ticks,
+        "samples", (unsigned long long)st.samples, "idle_skipped",
         (unsigned long long)st.idle_skipped, "walk_errors",
         (unsigned long long)st.walk_errors, "truncated",
         (unsigned long long)st.truncated, "missed_ticks",
@@ -234,8 +228,7 @@ py_atexit(PyObject *self, PyObject *unused)
     (void)unused;
     if (ep_embed_current != NULL) {
         ep_embed_collect_names();
-        Py_BEGIN_ALLOW_THREADS
-        ep_embed_shutdown(ep_embed_current);
+        Py_BEGIN_ALLOW_THREADS ep_embed_shutdown(ep_embed_current);
         Py_END_ALLOW_THREADS
     }
     Py_RETURN_NONE;
@@ -266,9 +259,15 @@ static PyMethodDef ep_methods[] = {
 };
 
 static struct PyModuleDef ep_module = {
-    PyModuleDef_HEAD_INIT, "embprof",
-    "embprof: in-process profiling of this host (see docs/API.md)", -1,
-    ep_methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    "embprof",
+    "embprof: in-process profiling of this host (see docs/API.md)",
+    -1,
+    ep_methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
 PyObject *
@@ -280,13 +279,13 @@ ep_pymodule_init(void)
         return NULL;
     }
     if (ep_py_error == NULL) {
-        ep_py_error = PyErr_NewException("embprof.Error", PyExc_RuntimeError,
-                                         NULL);
+        ep_py_error =
+            PyErr_NewException("embprof.Error", PyExc_RuntimeError, NULL);
     }
     if (ep_py_error == NULL ||
         PyModule_AddObject(m, "Error", Py_NewRef(ep_py_error)) != 0 ||
-        PyModule_AddStringConstant(m, "__version__",
-                                   EMBPROF_VERSION_STRING) != 0) {
+        PyModule_AddStringConstant(m, "__version__", EMBPROF_VERSION_STRING) !=
+            0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -40,17 +40,17 @@ extern "C" {
 /* ------------------------------------------------------------------------
  * Status codes. Numbers are append-only; never reuse one.
  * ---------------------------------------------------------------------- */
-#define EMBPROF_STATUS_LIST(X)                                               \
-    X(OK, 0, "success")                                                      \
-    X(EINVAL, -1, "invalid argument")                                        \
-    X(ENOMEM, -2, "out of memory")                                           \
-    X(ESTATE, -3, "operation not valid in the current state")                \
-    X(EPYTHON, -4, "the Python interpreter reported an error")               \
-    X(EIO, -5, "input/output error")                                         \
-    X(EUNSUPPORTED, -6, "not supported by this build or platform")           \
-    X(ENOTFOUND, -7, "no such probe, format or option")                      \
-    X(EBUSY, -8, "busy: another request holds the resource")                 \
-    X(EINTERNAL, -9, "internal error")                                       \
+#define EMBPROF_STATUS_LIST(X)                                                \
+    X(OK, 0, "success")                                                       \
+    X(EINVAL, -1, "invalid argument")                                         \
+    X(ENOMEM, -2, "out of memory")                                            \
+    X(ESTATE, -3, "operation not valid in the current state")                 \
+    X(EPYTHON, -4, "the Python interpreter reported an error")                \
+    X(EIO, -5, "input/output error")                                          \
+    X(EUNSUPPORTED, -6, "not supported by this build or platform")            \
+    X(ENOTFOUND, -7, "no such probe, format or option")                       \
+    X(EBUSY, -8, "busy: another request holds the resource")                  \
+    X(EINTERNAL, -9, "internal error")                                        \
     X(ENODATA, -10, "nothing to export: no data collected")
 
 enum embprof_status {
@@ -142,18 +142,18 @@ EMBPROF_API int embprof_active(embprof *ep, const char *probe);
 
 /* The sampler meters itself; every field counts since the last reset. */
 typedef struct embprof_stats {
-    uint64_t ticks;             /* sampler wake-ups */
-    uint64_t samples;           /* thread stacks recorded */
-    uint64_t idle_skipped;      /* thread samples left out as idle */
-    uint64_t walk_errors;       /* walks abandoned on an unreadable frame */
-    uint64_t truncated;         /* stacks cut at sampler.max_depth */
-    uint64_t missed_ticks;      /* ticks skipped because a walk ran late */
-    uint64_t sampler_cpu_ns;    /* the sampler thread's own CPU time */
-    uint64_t wall_ns;           /* time the sampler ran */
-    uint64_t threads_seen;      /* distinct threads sampled */
-    uint64_t stacks;            /* distinct stacks stored */
-    uint64_t functions;         /* distinct functions stored */
-    uint64_t observations;      /* embprof_observe calls queued */
+    uint64_t ticks;                /* sampler wake-ups */
+    uint64_t samples;              /* thread stacks recorded */
+    uint64_t idle_skipped;         /* thread samples left out as idle */
+    uint64_t walk_errors;          /* walks abandoned on an unreadable frame */
+    uint64_t truncated;            /* stacks cut at sampler.max_depth */
+    uint64_t missed_ticks;         /* ticks skipped because a walk ran late */
+    uint64_t sampler_cpu_ns;       /* the sampler thread's own CPU time */
+    uint64_t wall_ns;              /* time the sampler ran */
+    uint64_t threads_seen;         /* distinct threads sampled */
+    uint64_t stacks;               /* distinct stacks stored */
+    uint64_t functions;            /* distinct functions stored */
+    uint64_t observations;         /* embprof_observe calls queued */
     uint64_t observations_dropped; /* ... dropped because the queue was full */
 } embprof_stats;
 
@@ -171,8 +171,7 @@ EMBPROF_API void embprof_thread_name(const char *name);
 #ifdef Py_PYTHON_H
 /* PyGILState_Ensure that records the calling site (a static string, e.g.
  * "render.c:update") for the GIL probe. ep may be NULL. */
-EMBPROF_API PyGILState_STATE embprof_gil_ensure(embprof *ep,
-                                                const char *site);
+EMBPROF_API PyGILState_STATE embprof_gil_ensure(embprof *ep, const char *site);
 /* PyGILState_Release counterpart of embprof_gil_ensure. */
 EMBPROF_API void embprof_gil_release(embprof *ep, PyGILState_STATE state);
 #endif

@@ -34,8 +34,8 @@ const char *
 ep_error_name(int status)
 {
     switch (status) {
-#define EP_X_NAME(name, num, msg)                                            \
-    case (num):                                                              \
+#define EP_X_NAME(name, num, msg)                                             \
+    case (num):                                                               \
         return #name;
         EMBPROF_STATUS_LIST(EP_X_NAME)
 #undef EP_X_NAME
@@ -48,8 +48,8 @@ EMBPROF_API const char *
 embprof_strerror(int status)
 {
     switch (status) {
-#define EP_X_MSG(name, num, msg)                                             \
-    case (num):                                                              \
+#define EP_X_MSG(name, num, msg)                                              \
+    case (num):                                                               \
         return msg;
         EMBPROF_STATUS_LIST(EP_X_MSG)
 #undef EP_X_MSG

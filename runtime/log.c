@@ -52,8 +52,7 @@ ep_log_close(void)
 void
 ep_log(int level, const char *fmt, ...)
 {
-    static const char *const names[] = {"", "error", "warn", "info",
-                                        "debug"};
+    static const char *const names[] = {"", "error", "warn", "info", "debug"};
     char line[1024];
     int saved = errno;
     int n;

@@ -159,8 +159,8 @@ ep_memread_v(ep_reader *m, const struct iovec *local,
             want += remote[done + i].iov_len;
         }
         m->reads++;
-        r = process_vm_readv(m->pid, local + done, batch, remote + done,
-                             batch, 0);
+        r = process_vm_readv(m->pid, local + done, batch, remote + done, batch,
+                             0);
         if (r < 0) {
             m->faults++;
             return done;

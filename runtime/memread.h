@@ -20,11 +20,11 @@
 enum { EP_MEMREAD_AUTO, EP_MEMREAD_VM, EP_MEMREAD_PIPE };
 
 typedef struct ep_reader {
-    int method;       /* EP_MEMREAD_VM or EP_MEMREAD_PIPE once opened */
-    int pipefd[2];    /* pipe method only */
-    pid_t pid;        /* our pid, read once: getpid() is a system call */
-    uint64_t reads;   /* system calls made */
-    uint64_t faults;  /* reads that failed */
+    int method;      /* EP_MEMREAD_VM or EP_MEMREAD_PIPE once opened */
+    int pipefd[2];   /* pipe method only */
+    pid_t pid;       /* our pid, read once: getpid() is a system call */
+    uint64_t reads;  /* system calls made */
+    uint64_t faults; /* reads that failed */
 } ep_reader;
 
 /* Chooses a method (auto: vm if it works here, else pipe). Owner thread

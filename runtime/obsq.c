@@ -48,16 +48,14 @@ ep_obsq_push(ep_obsq *q, const char *name, double value, uint64_t t)
         intptr_t dif = (intptr_t)seq - (intptr_t)pos;
 
         if (dif == 0) {
-            if (atomic_compare_exchange_weak_explicit(
-                    &q->head, &pos, pos + 1, memory_order_relaxed,
-                    memory_order_relaxed)) {
+            if (atomic_compare_exchange_weak_explicit(&q->head, &pos, pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed)) {
                 c->obs.name = name;
                 c->obs.value = value;
                 c->obs.t_ns = t;
-                atomic_store_explicit(&c->seq, pos + 1,
-                                      memory_order_release);
-                atomic_fetch_add_explicit(&q->pushed, 1,
-                                          memory_order_relaxed);
+                atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+                atomic_fetch_add_explicit(&q->pushed, 1, memory_order_relaxed);
                 return true;
             }
         } else if (dif < 0) {

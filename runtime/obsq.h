@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 typedef struct ep_obs {
-    const char *name;   /* static string from the host */
+    const char *name; /* static string from the host */
     double value;
-    uint64_t t_ns;      /* monotonic time of the observation */
+    uint64_t t_ns; /* monotonic time of the observation */
 } ep_obs;
 
 typedef struct ep_obsq_cell {
@@ -27,8 +27,8 @@ typedef struct ep_obsq_cell {
 typedef struct ep_obsq {
     ep_obsq_cell *cells;
     size_t mask;
-    _Atomic size_t head;    /* next slot to write (producers) */
-    _Atomic size_t tail;    /* next slot to read (consumer) */
+    _Atomic size_t head; /* next slot to write (producers) */
+    _Atomic size_t tail; /* next slot to read (consumer) */
     _Atomic uint64_t pushed, dropped;
 } ep_obsq;
 

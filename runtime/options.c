@@ -13,7 +13,7 @@
 #include "error.h"
 
 const ep_option ep_options[EP_OPT_COUNT] = {
-#define EP_X_ROW(id, key, type, def, min, max, choices, doc)                 \
+#define EP_X_ROW(id, key, type, def, min, max, choices, doc)                  \
     {key, EP_OPT_##type, def, min, max, choices, doc},
     EP_OPTION_LIST(EP_X_ROW)
 #undef EP_X_ROW
@@ -316,8 +316,8 @@ ep_opt_apply_string(struct embprof_config *cfg, const char *prefix,
         p += len;
         eq = strchr(tok, '=');
         if (eq == NULL || eq == tok) {
-            return ep_error(EMBPROF_EINVAL,
-                            "expected key=value, got \"%s\"", tok);
+            return ep_error(EMBPROF_EINVAL, "expected key=value, got \"%s\"",
+                            tok);
         }
         if (memchr(tok, '.', (size_t)(eq - tok)) != NULL || prefix == NULL) {
             snprintf(key, sizeof(key), "%.*s", (int)(eq - tok), tok);
@@ -384,8 +384,8 @@ build_help(void)
 
         ep_opt_env_name(i, env, sizeof(env));
         ep_opt_accepts(i, acc, sizeof(acc));
-        fprintf(f, "  %-20s %s\n  %-20s   %s; default \"%s\"; %s\n",
-                o->key, o->doc, "", acc, o->def, env);
+        fprintf(f, "  %-20s %s\n  %-20s   %s; default \"%s\"; %s\n", o->key,
+                o->doc, "", acc, o->def, env);
     }
     fclose(f);
 }

@@ -24,69 +24,68 @@ typedef enum ep_opt_type {
 } ep_opt_type;
 
 /* X(ID, key, type, default, min, max, choices, doc) */
-#define EP_OPTION_LIST(X)                                                    \
-    X(SAMPLER_RATE, "sampler.rate", INT, "100", 1, 10000, NULL,              \
-      "samples per second (Hz) taken of every Python thread")               \
-    X(SAMPLER_MODE, "sampler.mode", ENUM, "wall", 0, 0, "wall|cpu",          \
-      "wall: where threads are; cpu: weighted by each thread's CPU time")    \
-    X(SAMPLER_IDLE, "sampler.idle", BOOL, "false", 0, 0, NULL,               \
-      "wall mode: also keep threads that are not running (sleeping, "        \
-      "blocked, waiting for the GIL)")                                       \
-    X(SAMPLER_GIL_ONLY, "sampler.gil_only", BOOL, "false", 0, 0, NULL,       \
-      "keep only samples of the thread that holds the GIL")                 \
-    X(SAMPLER_DURATION, "sampler.duration", DOUBLE, "0", 0, 31536000, NULL,  \
-      "stop the sampler after this many seconds (0: until stopped)")         \
-    X(SAMPLER_MAX_DEPTH, "sampler.max_depth", INT, "512", 1, 4096, NULL,     \
-      "frames kept per stack; deeper stacks keep their innermost frames")    \
-    X(SAMPLER_MEMREAD, "sampler.memread", ENUM, "auto", 0, 0,                \
-      "auto|vm|pipe",                                                        \
-      "safe memory reads: process_vm_readv (vm), a pipe (pipe, for "         \
-      "seccomp'd hosts) or the first that works (auto)")                     \
-    X(SAMPLER_ENABLED, "sampler.enabled", BOOL, "false", 0, 0, NULL,         \
-      "start the sampler when embprof initialises")                          \
-    X(OUTPUT_DIR, "output.dir", PATH, "", 0, 0, NULL,                        \
-      "directory for relative export paths (empty: the working "             \
-      "directory)")                                                          \
-    X(OUTPUT_FILE, "output.file", PATH, "", 0, 0, NULL,                      \
-      "profile written when embprof finalizes (empty: none)")               \
-    X(OUTPUT_FORMAT, "output.format", ENUM, "auto", 0, 0,                    \
-      "auto|collapsed|speedscope|top",                                       \
-      "format of output.file (auto: from its extension)")                   \
-    X(CONTROL_SOCKET, "control.socket", PATH, "", 0, 0, NULL,               \
-      "Unix socket for embprofctl (mode 0600; empty: no socket)")           \
-    X(CONTROL_ALLOW_UIDS, "control.allow_uids", STRING, "", 0, 0, NULL,     \
-      "uids allowed besides this process's uid and root, comma-separated;" \
-      " UID:read allows only the read commands")                          \
-    X(CONTROL_LISTEN, "control.listen", STRING, "", 0, 0, NULL,             \
-      "also listen on TCP IPv4-ADDRESS:PORT (loopback only unless "         \
-      "control.listen_any; needs control.token_file)")                     \
-    X(CONTROL_LISTEN_ANY, "control.listen_any", BOOL, "false", 0, 0, NULL,  \
-      "allow control.listen on a non-loopback address")                    \
-    X(CONTROL_TOKEN_FILE, "control.token_file", PATH, "", 0, 0, NULL,       \
-      "file whose first line is the token (16+ characters) TCP clients "   \
-      "send with auth")                                                    \
-    X(CONTROL_MAX_CLIENTS, "control.max_clients", INT, "16", 1, 1024, NULL, \
-      "connections served at once; more are refused as busy")              \
-    X(CONTROL_IDLE_TIMEOUT, "control.idle_timeout", DOUBLE, "300", 0.1,     \
-      86400, NULL,                                                         \
-      "seconds a connection may stay silent (subscribers excepted) or "    \
-      "leave its replies unread")                                          \
-    X(CONTROL_MAX_LINE, "control.max_line", INT, "4096", 64, 8000, NULL,    \
-      "longest request line in bytes; longer closes the connection")       \
-    X(CONTROL_MAX_OUTPUT, "control.max_output", INT, "1048576", 4096,       \
-      268435456, NULL,                                                       \
-      "bytes of replies queued for a client that does not read; more "      \
-      "drops it")                                                            \
-    X(LOG_LEVEL, "log.level", ENUM, "warn", 0, 0,                            \
-      "quiet|error|warn|info|debug", "what embprof logs")                   \
-    X(LOG_FILE, "log.file", PATH, "", 0, 0, NULL,                            \
+#define EP_OPTION_LIST(X)                                                     \
+    X(SAMPLER_RATE, "sampler.rate", INT, "100", 1, 10000, NULL,               \
+      "samples per second (Hz) taken of every Python thread")                 \
+    X(SAMPLER_MODE, "sampler.mode", ENUM, "wall", 0, 0, "wall|cpu",           \
+      "wall: where threads are; cpu: weighted by each thread's CPU time")     \
+    X(SAMPLER_IDLE, "sampler.idle", BOOL, "false", 0, 0, NULL,                \
+      "wall mode: also keep threads that are not running (sleeping, "         \
+      "blocked, waiting for the GIL)")                                        \
+    X(SAMPLER_GIL_ONLY, "sampler.gil_only", BOOL, "false", 0, 0, NULL,        \
+      "keep only samples of the thread that holds the GIL")                   \
+    X(SAMPLER_DURATION, "sampler.duration", DOUBLE, "0", 0, 31536000, NULL,   \
+      "stop the sampler after this many seconds (0: until stopped)")          \
+    X(SAMPLER_MAX_DEPTH, "sampler.max_depth", INT, "512", 1, 4096, NULL,      \
+      "frames kept per stack; deeper stacks keep their innermost frames")     \
+    X(SAMPLER_MEMREAD, "sampler.memread", ENUM, "auto", 0, 0, "auto|vm|pipe", \
+      "safe memory reads: process_vm_readv (vm), a pipe (pipe, for "          \
+      "seccomp'd hosts) or the first that works (auto)")                      \
+    X(SAMPLER_ENABLED, "sampler.enabled", BOOL, "false", 0, 0, NULL,          \
+      "start the sampler when embprof initialises")                           \
+    X(OUTPUT_DIR, "output.dir", PATH, "", 0, 0, NULL,                         \
+      "directory for relative export paths (empty: the working "              \
+      "directory)")                                                           \
+    X(OUTPUT_FILE, "output.file", PATH, "", 0, 0, NULL,                       \
+      "profile written when embprof finalizes (empty: none)")                 \
+    X(OUTPUT_FORMAT, "output.format", ENUM, "auto", 0, 0,                     \
+      "auto|collapsed|speedscope|top",                                        \
+      "format of output.file (auto: from its extension)")                     \
+    X(CONTROL_SOCKET, "control.socket", PATH, "", 0, 0, NULL,                 \
+      "Unix socket for embprofctl (mode 0600; empty: no socket)")             \
+    X(CONTROL_ALLOW_UIDS, "control.allow_uids", STRING, "", 0, 0, NULL,       \
+      "uids allowed besides this process's uid and root, comma-separated;"    \
+      " UID:read allows only the read commands")                              \
+    X(CONTROL_LISTEN, "control.listen", STRING, "", 0, 0, NULL,               \
+      "also listen on TCP IPv4-ADDRESS:PORT (loopback only unless "           \
+      "control.listen_any; needs control.token_file)")                        \
+    X(CONTROL_LISTEN_ANY, "control.listen_any", BOOL, "false", 0, 0, NULL,    \
+      "allow control.listen on a non-loopback address")                       \
+    X(CONTROL_TOKEN_FILE, "control.token_file", PATH, "", 0, 0, NULL,         \
+      "file whose first line is the token (16+ characters) TCP clients "      \
+      "send with auth")                                                       \
+    X(CONTROL_MAX_CLIENTS, "control.max_clients", INT, "16", 1, 1024, NULL,   \
+      "connections served at once; more are refused as busy")                 \
+    X(CONTROL_IDLE_TIMEOUT, "control.idle_timeout", DOUBLE, "300", 0.1,       \
+      86400, NULL,                                                            \
+      "seconds a connection may stay silent (subscribers excepted) or "       \
+      "leave its replies unread")                                             \
+    X(CONTROL_MAX_LINE, "control.max_line", INT, "4096", 64, 8000, NULL,      \
+      "longest request line in bytes; longer closes the connection")          \
+    X(CONTROL_MAX_OUTPUT, "control.max_output", INT, "1048576", 4096,         \
+      268435456, NULL,                                                        \
+      "bytes of replies queued for a client that does not read; more "        \
+      "drops it")                                                             \
+    X(LOG_LEVEL, "log.level", ENUM, "warn", 0, 0,                             \
+      "quiet|error|warn|info|debug", "what embprof logs")                     \
+    X(LOG_FILE, "log.file", PATH, "", 0, 0, NULL,                             \
       "log file (empty: standard error)")
 
 typedef enum ep_opt_id {
 #define EP_X_ID(id, key, type, def, min, max, choices, doc) EP_OPT_##id,
     EP_OPTION_LIST(EP_X_ID)
 #undef EP_X_ID
-    EP_OPT_COUNT
+        EP_OPT_COUNT
 } ep_opt_id;
 
 typedef struct ep_option {
@@ -101,10 +100,10 @@ typedef struct ep_option {
 
 /* One parsed value. */
 typedef struct ep_optval {
-    int64_t i;  /* INT, BOOL, ENUM (index into choices) */
-    double d;   /* DOUBLE */
-    char *s;    /* STRING, PATH: owned */
-    bool set;   /* set explicitly (not the default) */
+    int64_t i; /* INT, BOOL, ENUM (index into choices) */
+    double d;  /* DOUBLE */
+    char *s;   /* STRING, PATH: owned */
+    bool set;  /* set explicitly (not the default) */
 } ep_optval;
 
 /* The config behind the public embprof_config handle. */
@@ -122,13 +121,11 @@ int ep_opt_find(const char *key);
  * naming the key and what it accepts. */
 int ep_opt_parse(int id, const char *text, ep_optval *out);
 /* Sets cfg's value of key from text. EMBPROF_EINVAL for unknown keys. */
-int ep_opt_set(struct embprof_config *cfg, const char *key,
-               const char *text);
+int ep_opt_set(struct embprof_config *cfg, const char *key, const char *text);
 /* Fills cfg with every default. Returns EMBPROF_OK or EMBPROF_ENOMEM. */
 int ep_opt_defaults(struct embprof_config *cfg);
 /* Deep copy; dst must be uninitialised or released. */
-int ep_opt_copy(struct embprof_config *dst,
-                const struct embprof_config *src);
+int ep_opt_copy(struct embprof_config *dst, const struct embprof_config *src);
 /* Frees the strings a config owns. */
 void ep_opt_release(struct embprof_config *cfg);
 /* Formats a value as text into buf. */

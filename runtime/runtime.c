@@ -23,8 +23,7 @@
 static const char *const ep_probes[] = {"sampler"};
 
 /* Tells listeners (the control socket's subscribers) what changed. */
-static void
-emit(struct embprof *ep, const char *fmt, ...)
+static void emit(struct embprof *ep, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static void
@@ -73,8 +72,9 @@ ep_runtime_new(const struct embprof_config *cfg, struct embprof **out)
     ep->last_rate = (int)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_RATE);
     if (ep_log_configure((int)ep_cfg_int(&ep->cfg, EP_OPT_LOG_LEVEL),
                          ep_cfg_str(&ep->cfg, EP_OPT_LOG_FILE)) != 0) {
-        ep_log(EP_LOG_WARN, "log.file %s cannot be opened; logging to "
-                            "standard error",
+        ep_log(EP_LOG_WARN,
+               "log.file %s cannot be opened; logging to "
+               "standard error",
                ep_cfg_str(&ep->cfg, EP_OPT_LOG_FILE));
     }
     *out = ep;
@@ -278,10 +278,9 @@ format(struct embprof *ep, const ep_exporter *ex, char **buf, size_t *len)
     info.python_version = ep_py_layout_get()->version;
     ep_ctl_stats(ep, &info.stats);
     if (!ex->from_store) {
-        rc = ep_walker_open(&w,
-                            (int)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_MEMREAD),
-                            (uint32_t)ep_cfg_int(&ep->cfg,
-                                                 EP_OPT_SAMPLER_MAX_DEPTH));
+        rc = ep_walker_open(
+            &w, (int)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_MEMREAD),
+            (uint32_t)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_MAX_DEPTH));
         if (rc != EMBPROF_OK) {
             return rc;
         }
@@ -313,8 +312,8 @@ format(struct embprof *ep, const ep_exporter *ex, char **buf, size_t *len)
         frc = ex->fn(mem, &info);
         ep_walker_close(&w);
         if (frc != 0) {
-            rc = ep_error(EMBPROF_ENOMEM, "export %s: out of memory",
-                          ex->name);
+            rc =
+                ep_error(EMBPROF_ENOMEM, "export %s: out of memory", ex->name);
         }
     }
     if (fclose(mem) != 0 && rc == EMBPROF_OK) {
@@ -377,8 +376,9 @@ export_nolock(struct embprof *ep, const char *format_name, const char *path)
             FILE *f = open_memstream(&line, &n);
 
             if (f != NULL) {
-                fprintf(f, "{\"event\":\"export_written\",\"format\":"
-                           "\"%s\",\"file\":",
+                fprintf(f,
+                        "{\"event\":\"export_written\",\"format\":"
+                        "\"%s\",\"file\":",
                         ex->name);
                 ep_json_string(f, full);
                 fputc('}', f);
@@ -466,10 +466,8 @@ static bool
 runtime_settable(const char *key)
 {
     return strncmp(key, "sampler.", 8) == 0 ||
-           strcmp(key, "output.dir") == 0 ||
-           strcmp(key, "output.file") == 0 ||
-           strcmp(key, "output.format") == 0 ||
-           strcmp(key, "log.level") == 0;
+           strcmp(key, "output.dir") == 0 || strcmp(key, "output.file") == 0 ||
+           strcmp(key, "output.format") == 0 || strcmp(key, "log.level") == 0;
 }
 
 int
@@ -515,8 +513,7 @@ ep_ctl_config_set(struct embprof *ep, const char *key, const char *val)
 }
 
 int
-ep_ctl_config_get(struct embprof *ep, const char *key, char *buf,
-                  size_t size)
+ep_ctl_config_get(struct embprof *ep, const char *key, char *buf, size_t size)
 {
     int id = ep_opt_find(key);
 

@@ -29,14 +29,14 @@
 #include "profile/store.h"
 
 struct embprof {
-    pthread_mutex_t ctl_lock;   /* the controller's lock */
-    struct embprof_config cfg;  /* current settings; ctl_lock */
+    pthread_mutex_t ctl_lock;  /* the controller's lock */
+    struct embprof_config cfg; /* current settings; ctl_lock */
     ep_store store;
     ep_sampler sampler;
     ep_obsq obs;
-    uint64_t created_ns;        /* monotonic */
-    uint64_t created_real_ns;   /* epoch, for profile headers */
-    int last_mode;              /* sampler mode of the data in the store */
+    uint64_t created_ns;      /* monotonic */
+    uint64_t created_real_ns; /* epoch, for profile headers */
+    int last_mode;            /* sampler mode of the data in the store */
     int last_rate;
 
     /* Set by embed/: called under ctl_lock, must not block or wait for the
@@ -47,14 +47,14 @@ struct embprof {
      * one JSON object (no newline), from whichever thread made it. Must
      * not block. NULL: nobody listens. */
     void (*on_event)(struct embprof *ep, const char *json);
-    struct ep_control *control;  /* the control server, or NULL */
+    struct ep_control *control; /* the control server, or NULL */
 
     /* embed/ state (see embed/embed.h). */
-    bool owns_python;           /* embprof_init (true) or attach (false) */
-    void *main_tstate;          /* PyThreadState of the init thread */
-    atomic_bool finalizing;     /* set once at shutdown; any thread reads */
-    char last_export[4096];     /* ctl_lock */
-    int flush_rc;               /* result of writing output.file */
+    bool owns_python;       /* embprof_init (true) or attach (false) */
+    void *main_tstate;      /* PyThreadState of the init thread */
+    atomic_bool finalizing; /* set once at shutdown; any thread reads */
+    char last_export[4096]; /* ctl_lock */
+    int flush_rc;           /* result of writing output.file */
     char flush_error[512];
 };
 

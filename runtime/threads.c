@@ -22,7 +22,7 @@ typedef struct ep_name {
 } ep_name;
 
 static pthread_mutex_t names_lock = PTHREAD_MUTEX_INITIALIZER;
-static ep_name *names;       /* guarded by names_lock */
+static ep_name *names; /* guarded by names_lock */
 static size_t nnames, names_cap;
 static _Atomic uint64_t names_gen;
 
@@ -49,9 +49,8 @@ ep_names_set(pid_t tid, uint64_t ident, const char *name, bool host)
     if (i == nnames) {
         if (nnames == names_cap) {
             size_t cap = names_cap ? names_cap * 2 : 64;
-            ep_name *p = cap <= EP_NAMES_MAX
-                             ? realloc(names, cap * sizeof(*p))
-                             : NULL;
+            ep_name *p =
+                cap <= EP_NAMES_MAX ? realloc(names, cap * sizeof(*p)) : NULL;
 
             if (p == NULL) {
                 /* Full: recycle the oldest entry. */
@@ -114,8 +113,7 @@ ep_names_clear(void)
 }
 
 void
-ep_names_resolve(pid_t tid, uint64_t ident, char *buf, size_t size,
-                 bool *host)
+ep_names_resolve(pid_t tid, uint64_t ident, char *buf, size_t size, bool *host)
 {
     *host = false;
     if (!ep_names_get(tid, ident, buf, size, host) &&
@@ -148,8 +146,9 @@ ep_names_os(pid_t tid, char *buf, size_t size)
     return n > 0;
 }
 
-#define EP_TID_SCAN 1024 /* bytes searched: less than sizeof(struct pthread),
-                          * which ends where the thread's mapping ends */
+#define EP_TID_SCAN                                                           \
+    1024 /* bytes searched: less than sizeof(struct pthread),                 \
+          * which ends where the thread's mapping ends */
 
 typedef struct tid_probe {
     long offsets[16];
@@ -192,8 +191,8 @@ find_tid_offset(void)
 
     tid_offset = -1;
     tid_candidates(&mine);
-    if (mine.n == 0 || pthread_create(&t, NULL, tid_probe_thread, &other) !=
-                           0) {
+    if (mine.n == 0 ||
+        pthread_create(&t, NULL, tid_probe_thread, &other) != 0) {
         return;
     }
     pthread_join(t, NULL);

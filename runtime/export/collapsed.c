@@ -38,8 +38,7 @@ ep_export_collapsed(FILE *out, const ep_export_info *info)
         if (count == 0) {
             continue;
         }
-        ep_export_thread_label(&s->threads[st->thread], label,
-                               sizeof(label));
+        ep_export_thread_label(&s->threads[st->thread], label, sizeof(label));
         put_name(out, label);
         for (uint32_t d = 0; d < st->depth; d++) {
             const ep_frame *f = &s->frames[fr[d]];

@@ -25,8 +25,9 @@ ep_export_dump(FILE *out, const ep_export_info *info)
         return -1;
     }
     n = ep_walker_threads(w, threads, EP_WALK_MAX_THREADS);
-    fprintf(out, "Process %d: embprof dump, CPython %s, %d Python "
-                 "threads\n",
+    fprintf(out,
+            "Process %d: embprof dump, CPython %s, %d Python "
+            "threads\n",
             (int)getpid(), info->python_version, n < 0 ? 0 : n);
     for (int i = 0; i < n; i++) {
         ep_wthread *t = &threads[i];

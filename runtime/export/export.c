@@ -24,8 +24,8 @@ const ep_exporter ep_exporters[] = {
     {"dump", ".dump", ep_export_dump, false,
      "text: every thread's stack now, like py-spy dump"},
 };
-const size_t ep_exporters_count = sizeof(ep_exporters) /
-                                  sizeof(ep_exporters[0]);
+const size_t ep_exporters_count =
+    sizeof(ep_exporters) / sizeof(ep_exporters[0]);
 
 const ep_exporter *
 ep_export_find(const char *name)
@@ -107,15 +107,15 @@ ep_export_write_file(const char *path, const void *data, size_t len)
     int fd, n, err;
 
     if (base[0] == '\0') {
-        return ep_error(EMBPROF_EINVAL, "export: %s names a directory",
-                        path);
+        return ep_error(EMBPROF_EINVAL, "export: %s names a directory", path);
     }
     snprintf(dir, sizeof(dir), "%.*s",
              slash ? (int)(slash - path + (slash == path)) : 1,
              slash ? path : ".");
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        return ep_error(EMBPROF_EIO, "export: cannot write %s: directory "
-                                     "%s does not exist",
+        return ep_error(EMBPROF_EIO,
+                        "export: cannot write %s: directory "
+                        "%s does not exist",
                         path, dir);
     }
     n = snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp.%d.%u",

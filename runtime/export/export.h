@@ -21,22 +21,22 @@
 
 /* What an exporter may print besides the store. */
 typedef struct ep_export_info {
-    const ep_store *store;      /* caller holds store->lock */
-    int mode;                   /* EP_SAMPLER_WALL or EP_SAMPLER_CPU */
-    int rate;                   /* Hz */
+    const ep_store *store; /* caller holds store->lock */
+    int mode;              /* EP_SAMPLER_WALL or EP_SAMPLER_CPU */
+    int rate;              /* Hz */
     embprof_stats stats;
-    uint64_t start_real_ns;     /* epoch ns when the runtime started */
+    uint64_t start_real_ns; /* epoch ns when the runtime started */
     const char *python_version;
-    ep_walker *walker;          /* dump only: a walker to take stacks now */
+    ep_walker *walker; /* dump only: a walker to take stacks now */
 } ep_export_info;
 
 typedef int (*ep_export_fn)(FILE *out, const ep_export_info *info);
 
 typedef struct ep_exporter {
     const char *name;
-    const char *extensions;     /* '|'-separated, longest first */
+    const char *extensions; /* '|'-separated, longest first */
     ep_export_fn fn;
-    bool from_store;            /* false: takes a fresh walk (dump) */
+    bool from_store; /* false: takes a fresh walk (dump) */
     const char *doc;
 } ep_exporter;
 
@@ -52,8 +52,7 @@ const char *ep_export_names(void);
 
 /* Joins a relative path to dir (dir NULL or "": as it is). Returns
  * EMBPROF_EINVAL if the result does not fit. */
-int ep_export_path(const char *dir, const char *path, char *out,
-                   size_t size);
+int ep_export_path(const char *dir, const char *path, char *out, size_t size);
 /* Writes data to path atomically (temporary file + fsync + rename).
  * EMBPROF_EIO with the reason on failure; nothing is left behind. */
 int ep_export_write_file(const char *path, const void *data, size_t len);

@@ -108,9 +108,9 @@ ep_export_top(FILE *out, const ep_export_info *info)
             "sampler: %.3f%% of one CPU (%.1f ms), %" PRIu64
             " idle skipped, %" PRIu64 " walk errors, %" PRIu64
             " truncated, %" PRIu64 " missed ticks\n\n",
-            st->wall_ns ? 100.0 * (double)st->sampler_cpu_ns /
-                              (double)st->wall_ns
-                        : 0.0,
+            st->wall_ns
+                ? 100.0 * (double)st->sampler_cpu_ns / (double)st->wall_ns
+                : 0.0,
             (double)st->sampler_cpu_ns / 1e6, st->idle_skipped,
             st->walk_errors, st->truncated, st->missed_ticks);
     fprintf(out, "  %%Own  %%Total   OwnTime TotalTime  Function "

@@ -32,10 +32,10 @@ typedef struct pthread_info {
     uintptr_t tstate;
     uint64_t ident;
     pid_t tid;
-    int stat_fd;            /* /proc/self/task/TID/stat, -1 if none */
+    int stat_fd; /* /proc/self/task/TID/stat, -1 if none */
     uint64_t last_cpu;
     bool have_cpu;
-    uint32_t store_idx;     /* UINT32_MAX until known */
+    uint32_t store_idx; /* UINT32_MAX until known */
     uint64_t names_gen;
     uint64_t seen_tick;
 } pthread_info;
@@ -44,7 +44,7 @@ typedef struct sampler_ctx {
     ep_sampler *s;
     ep_walker w;
     ep_wthread *threads;
-    uint32_t *code_slots;   /* max_depth per walk, reused */
+    uint32_t *code_slots; /* max_depth per walk, reused */
     int32_t *offsets;
     uint32_t *frame_ids;
     pthread_info *info;
@@ -88,11 +88,10 @@ ep_sampler_running(const ep_sampler *s)
 void
 ep_sampler_reset_counters(ep_sampler *s)
 {
-    _Atomic uint64_t *c[] = {&s->c.ticks,        &s->c.samples,
-                             &s->c.idle_skipped, &s->c.walk_errors,
-                             &s->c.truncated,    &s->c.missed_ticks,
-                             &s->c.cpu_ns,       &s->c.wall_ns,
-                             &s->c.threads_seen};
+    _Atomic uint64_t *c[] = {
+        &s->c.ticks,       &s->c.samples,   &s->c.idle_skipped,
+        &s->c.walk_errors, &s->c.truncated, &s->c.missed_ticks,
+        &s->c.cpu_ns,      &s->c.wall_ns,   &s->c.threads_seen};
 
     for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
         atomic_store_explicit(c[i], 0, memory_order_relaxed);
@@ -200,9 +199,9 @@ update_thread(sampler_ctx *x, pthread_info *p)
         return;
     }
     ep_names_resolve(p->tid, p->ident, name, sizeof(name), &host);
-    p->store_idx = ep_store_thread(x->s->store, p->ident, p->tid,
-                                   host ? EP_THREAD_HOST : EP_THREAD_PYTHON,
-                                   name);
+    p->store_idx =
+        ep_store_thread(x->s->store, p->ident, p->tid,
+                        host ? EP_THREAD_HOST : EP_THREAD_PYTHON, name);
     p->names_gen = gen;
 }
 
@@ -266,8 +265,8 @@ sample_tick(sampler_ctx *x, uint64_t tick, uint64_t interval_ns)
         update_thread(x, p);
         depth = ep_walker_resolve(&x->w, s->store, t, x->frame_ids);
         if (depth >= 0 && p->store_idx != UINT32_MAX &&
-            ep_store_add(s->store, p->store_idx, x->frame_ids,
-                         (uint32_t)depth, &wt, ep_clock_now_ns()) == 0) {
+            ep_store_add(s->store, p->store_idx, x->frame_ids, (uint32_t)depth,
+                         &wt, ep_clock_now_ns()) == 0) {
             bump(&s->c.samples, 1);
         }
         pthread_mutex_unlock(&s->store->lock);
@@ -451,9 +450,8 @@ ep_sampler_stop(ep_sampler *s)
     pthread_join(s->thread, NULL);
     s->joinable = false;
     if (!was_running) {
-        return ep_error(EMBPROF_ESTATE,
-                        "sampler: not running (it ended after "
-                        "sampler.duration)");
+        return ep_error(EMBPROF_ESTATE, "sampler: not running (it ended after "
+                                        "sampler.duration)");
     }
     return EMBPROF_OK;
 }

@@ -21,13 +21,13 @@
 enum { EP_SAMPLER_WALL, EP_SAMPLER_CPU };
 
 typedef struct ep_sampler_opts {
-    int rate;           /* Hz */
-    int mode;           /* EP_SAMPLER_WALL or EP_SAMPLER_CPU */
+    int rate; /* Hz */
+    int mode; /* EP_SAMPLER_WALL or EP_SAMPLER_CPU */
     bool idle;
     bool gil_only;
-    double duration;    /* seconds, 0: until stopped */
+    double duration; /* seconds, 0: until stopped */
     int max_depth;
-    int memread;        /* EP_MEMREAD_* */
+    int memread; /* EP_MEMREAD_* */
 } ep_sampler_opts;
 
 typedef struct ep_sampler_counters {
@@ -37,12 +37,12 @@ typedef struct ep_sampler_counters {
 
 typedef struct ep_sampler {
     pthread_t thread;
-    bool joinable;              /* controller only */
-    atomic_bool running;        /* the thread is sampling */
-    pthread_mutex_t wake_lock;  /* with wake, lets stop cut a sleep */
+    bool joinable;             /* controller only */
+    atomic_bool running;       /* the thread is sampling */
+    pthread_mutex_t wake_lock; /* with wake, lets stop cut a sleep */
     pthread_cond_t wake;
-    bool stop_requested;        /* guarded by wake_lock */
-    ep_sampler_opts opts;       /* written before the thread starts */
+    bool stop_requested;  /* guarded by wake_lock */
+    ep_sampler_opts opts; /* written before the thread starts */
     ep_store *store;
     ep_sampler_counters c;
     char memread_name[24];

@@ -282,14 +282,14 @@ ep_store_add(ep_store *s, uint32_t thread, const uint32_t *frames,
              uint32_t depth, const ep_weights *w, uint64_t now_ns)
 {
     stack_key k = {s, thread, frames, depth};
-    uint32_t h = ep_hash_bytes(frames, depth * sizeof(uint32_t),
-                               ep_hash_u64(thread));
+    uint32_t h =
+        ep_hash_bytes(frames, depth * sizeof(uint32_t), ep_hash_u64(thread));
     uint32_t id = ep_hindex_find(&s->stack_idx, h, stack_eq, &k);
 
     if (id == UINT32_MAX) {
-        uint32_t fcap = (uint32_t)(s->stack_frames_cap > UINT32_MAX
-                                       ? UINT32_MAX
-                                       : s->stack_frames_cap);
+        uint32_t fcap =
+            (uint32_t)(s->stack_frames_cap > UINT32_MAX ? UINT32_MAX
+                                                        : s->stack_frames_cap);
 
         if (grow((void **)&s->stacks, &s->stacks_cap, sizeof(*s->stacks),
                  (size_t)s->nstacks + 1) != 0 ||

@@ -21,22 +21,22 @@
 #include "hindex.h"
 
 typedef struct ep_func {
-    uint32_t file;      /* string id */
-    uint32_t name;      /* string id: the qualified name */
+    uint32_t file; /* string id */
+    uint32_t name; /* string id: the qualified name */
     int32_t firstline;
 } ep_func;
 
 typedef struct ep_frame {
-    uint32_t func;      /* function id */
-    int32_t line;       /* 0 if unknown */
+    uint32_t func; /* function id */
+    int32_t line;  /* 0 if unknown */
 } ep_frame;
 
 enum { EP_THREAD_PYTHON, EP_THREAD_HOST };
 
 typedef struct ep_thread {
-    uint64_t ident;     /* threading.get_ident() (pthread_t) */
-    int32_t tid;        /* kernel thread id, 0 if unknown */
-    uint8_t kind;       /* EP_THREAD_PYTHON or EP_THREAD_HOST */
+    uint64_t ident; /* threading.get_ident() (pthread_t) */
+    int32_t tid;    /* kernel thread id, 0 if unknown */
+    uint8_t kind;   /* EP_THREAD_PYTHON or EP_THREAD_HOST */
     char name[64];
 } ep_thread;
 
@@ -48,9 +48,9 @@ typedef struct ep_weights {
 } ep_weights;
 
 typedef struct ep_stack {
-    uint32_t thread;    /* thread index */
+    uint32_t thread; /* thread index */
     uint32_t depth;
-    uint32_t off;       /* first frame id in ep_store.stack_frames */
+    uint32_t off; /* first frame id in ep_store.stack_frames */
     uint32_t hash;
     ep_weights w;
 } ep_stack;
@@ -58,9 +58,9 @@ typedef struct ep_stack {
 typedef struct ep_store {
     pthread_mutex_t lock;
 
-    char *strbuf;       /* NUL-terminated strings, back to back */
+    char *strbuf; /* NUL-terminated strings, back to back */
     size_t strbuf_len, strbuf_cap;
-    uint32_t *str_off;  /* string id -> offset in strbuf */
+    uint32_t *str_off; /* string id -> offset in strbuf */
     uint32_t nstr, str_cap;
     ep_hindex str_idx;
 
@@ -82,9 +82,9 @@ typedef struct ep_store {
     size_t nstack_frames, stack_frames_cap;
 
     ep_weights total;
-    uint64_t start_ns;  /* monotonic time of the first sample or reset */
-    uint64_t end_ns;    /* monotonic time of the last sample */
-    uint64_t oom;       /* insertions dropped for lack of memory */
+    uint64_t start_ns; /* monotonic time of the first sample or reset */
+    uint64_t end_ns;   /* monotonic time of the last sample */
+    uint64_t oom;      /* insertions dropped for lack of memory */
 } ep_store;
 
 int ep_store_init(ep_store *s);
@@ -104,8 +104,8 @@ uint32_t ep_store_func(ep_store *s, uint32_t file, uint32_t name,
 uint32_t ep_store_frame(ep_store *s, uint32_t func, int32_t line);
 /* Finds or adds the thread (ident, tid); updates its name if name is not
  * NULL and not empty. */
-uint32_t ep_store_thread(ep_store *s, uint64_t ident, int32_t tid,
-                         int kind, const char *name);
+uint32_t ep_store_thread(ep_store *s, uint64_t ident, int32_t tid, int kind,
+                         const char *name);
 /* Adds weights to the stack (thread, frames[0..depth), root first). */
 int ep_store_add(ep_store *s, uint32_t thread, const uint32_t *frames,
                  uint32_t depth, const ep_weights *w, uint64_t now_ns);

@@ -22,7 +22,8 @@
 #error "embprof supports CPython 3.10 to 3.13"
 #endif
 #ifdef Py_GIL_DISABLED
-#error "free-threaded CPython (3.13t) is not supported: configure with a default (GIL) build"
+#error                                                                        \
+    "free-threaded CPython (3.13t) is not supported: configure with a default (GIL) build"
 #endif
 
 static ep_py_layout layout;
@@ -85,7 +86,7 @@ fill(ep_py_layout *l)
     l->co_code_adaptive = EP_OFF_NONE;
     l->co_firsttraceable = EP_OFF_NONE;
     l->co_hdr_size = sizeof(PyCodeObject);
-#else /* 3.11+ */
+#else                           /* 3.11+ */
     l->frame_kind = EP_FRAMES_INTERP;
     l->linetable_kind = EP_LINETABLE_311;
     l->is_threads_head = offsetof(PyInterpreterState, threads.head);

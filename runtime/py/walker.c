@@ -60,8 +60,8 @@ ep_walker_open(ep_walker *w, int memread_method, uint32_t max_depth)
     memset(w, 0, sizeof(*w));
     w->L = ep_py_layout_get();
     w->max_depth = max_depth;
-    w->tid_off = w->L->ts_native_tid == EP_OFF_NONE ? ep_pthread_tid_offset()
-                                                    : -1;
+    w->tid_off =
+        w->L->ts_native_tid == EP_OFF_NONE ? ep_pthread_tid_offset() : -1;
     rc = ep_memread_open(&w->mr, memread_method);
     if (rc != EMBPROF_OK) {
         return rc;
@@ -81,9 +81,9 @@ ep_walker_open(ep_walker *w, int memread_method, uint32_t max_depth)
     w->iov_l = malloc(max_depth * sizeof(*w->iov_l));
     w->iov_r = malloc(max_depth * sizeof(*w->iov_r));
     if (w->codes == NULL || w->tsbuf == NULL || w->frbuf == NULL ||
-        w->region == NULL ||
-        w->cobuf == NULL || w->rawcode == NULL || w->rawinstr == NULL ||
-        w->rawowner == NULL || w->iov_l == NULL || w->iov_r == NULL) {
+        w->region == NULL || w->cobuf == NULL || w->rawcode == NULL ||
+        w->rawinstr == NULL || w->rawowner == NULL || w->iov_l == NULL ||
+        w->iov_r == NULL) {
         ep_walker_close(w);
         return ep_error(EMBPROF_ENOMEM, "walker: out of memory");
     }
@@ -145,9 +145,9 @@ int
 ep_walker_threads(ep_walker *w, ep_wthread *out, int max)
 {
     const ep_py_layout *L = w->L;
-    size_t is_span = max_off(max_off(L->is_next, L->is_threads_head),
-                             L->is_gil_ptr) +
-                     sizeof(uintptr_t);
+    size_t is_span =
+        max_off(max_off(L->is_next, L->is_threads_head), L->is_gil_ptr) +
+        sizeof(uintptr_t);
     size_t gil_lo = L->gil_locked < L->gil_last_holder ? L->gil_locked
                                                        : L->gil_last_holder;
     size_t gil_span = max_off(L->gil_locked, L->gil_last_holder) +
@@ -201,7 +201,8 @@ ep_walker_threads(ep_walker *w, ep_wthread *out, int max)
 
                 if (ep_memread(&w->mr, &tid,
                                (uintptr_t)t->ident + (uintptr_t)w->tid_off,
-                               sizeof(tid)) == 0 && tid > 0) {
+                               sizeof(tid)) == 0 &&
+                    tid > 0) {
                     t->tid = tid;
                 }
             }
@@ -400,8 +401,8 @@ code_lookup(ep_walker *w, uintptr_t addr, const unsigned char *hdr)
     }
     filename = rd_ptr(hdr, L->co_filename);
     name = rd_ptr(hdr, L->co_name);
-    qualname = L->co_qualname != EP_OFF_NONE ? rd_ptr(hdr, L->co_qualname)
-                                             : name;
+    qualname =
+        L->co_qualname != EP_OFF_NONE ? rd_ptr(hdr, L->co_qualname) : name;
     linetable = rd_ptr(hdr, L->co_linetable);
     firstlineno = rd_i32(hdr, L->co_firstlineno);
     slot = codes_slot(w, addr);
@@ -580,8 +581,8 @@ ep_walker_stack(ep_walker *w, ep_wthread *t)
             now - c->checked_ns < EP_CODE_TTL_NS) {
             continue;
         }
-        for (j = 0; j < nread && (uintptr_t)w->iov_r[j].iov_base !=
-                                     w->rawcode[i];
+        for (j = 0;
+             j < nread && (uintptr_t)w->iov_r[j].iov_base != w->rawcode[i];
              j++) {
         }
         if (j < nread) {
@@ -648,9 +649,9 @@ ep_walker_line(ep_walker *w, const ep_wthread *t, uint32_t i)
     ep_codeinfo *c = &w->codes[t->code_slot[i]];
 
     if (c->memo_offset != t->offset[i]) {
-        c->memo_line = ep_linetable_line(w->L->linetable_kind, c->lt,
-                                         c->lt_len, c->firstlineno,
-                                         t->offset[i]);
+        c->memo_line =
+            ep_linetable_line(w->L->linetable_kind, c->lt, c->lt_len,
+                              c->firstlineno, t->offset[i]);
         c->memo_offset = t->offset[i];
     }
     return c->memo_line;
@@ -666,8 +667,8 @@ ep_walker_resolve(ep_walker *w, ep_store *s, const ep_wthread *t,
 
         if (c->func_id == UINT32_MAX) {
             uint32_t file = ep_store_str(s, c->file, strlen(c->file));
-            uint32_t name = ep_store_str(s, c->qualname_s,
-                                         strlen(c->qualname_s));
+            uint32_t name =
+                ep_store_str(s, c->qualname_s, strlen(c->qualname_s));
 
             if (file == UINT32_MAX || name == UINT32_MAX) {
                 return -1;

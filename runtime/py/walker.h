@@ -29,18 +29,18 @@
 typedef struct ep_wthread {
     uintptr_t tstate;
     uintptr_t interp;
-    uint64_t ident;         /* thread_id (pthread_t) */
-    pid_t tid;              /* native thread id, 0 if unknown (3.10) */
+    uint64_t ident; /* thread_id (pthread_t) */
+    pid_t tid;      /* native thread id, 0 if unknown (3.10) */
     bool holds_gil;
-    bool truncated;         /* deeper than max_depth */
-    bool error;             /* a frame could not be read: stack unusable */
-    uintptr_t top_frame;    /* the frame (or 3.11/3.12 _PyCFrame) the
-                             * walk starts from */
-    uintptr_t chunk;        /* 3.11+: datastack chunk and its top */
+    bool truncated;      /* deeper than max_depth */
+    bool error;          /* a frame could not be read: stack unusable */
+    uintptr_t top_frame; /* the frame (or 3.11/3.12 _PyCFrame) the
+                          * walk starts from */
+    uintptr_t chunk;     /* 3.11+: datastack chunk and its top */
     uintptr_t stack_top;
     uint32_t depth;
-    uint32_t *code_slot;    /* per frame: index into the code cache */
-    int32_t *offset;        /* per frame: byte offset of the instruction */
+    uint32_t *code_slot; /* per frame: index into the code cache */
+    int32_t *offset;     /* per frame: byte offset of the instruction */
 } ep_wthread;
 
 /* A code object seen by the walker, with copies of what it shows. */
@@ -49,13 +49,13 @@ typedef struct ep_codeinfo {
     uintptr_t filename, name, qualname, linetable; /* validation */
     int32_t firstlineno;
     int32_t firsttraceable;
-    char *file;             /* owned UTF-8 copies */
+    char *file; /* owned UTF-8 copies */
     char *qualname_s;
     uint8_t *lt;
     uint32_t lt_len;
-    uint32_t func_id;       /* store id, UINT32_MAX until interned */
-    uint64_t checked_ns;    /* when its header was last re-validated */
-    int32_t memo_offset;    /* last offset -> line */
+    uint32_t func_id;    /* store id, UINT32_MAX until interned */
+    uint64_t checked_ns; /* when its header was last re-validated */
+    int32_t memo_offset; /* last offset -> line */
     int32_t memo_line;
 } ep_codeinfo;
 
@@ -63,28 +63,28 @@ typedef struct ep_walker {
     const ep_py_layout *L;
     ep_reader mr;
     uint32_t max_depth;
-    long tid_off;           /* 3.10: tid inside struct pthread, or -1 */
+    long tid_off; /* 3.10: tid inside struct pthread, or -1 */
 
-    ep_codeinfo *codes;     /* open addressing by addr */
-    uint32_t codes_cap;     /* power of two */
+    ep_codeinfo *codes; /* open addressing by addr */
+    uint32_t codes_cap; /* power of two */
     uint32_t codes_used;
 
-    unsigned char *tsbuf;   /* one thread state */
+    unsigned char *tsbuf; /* one thread state */
     unsigned char *chunkbuf;
     size_t chunkbuf_cap;
-    unsigned char *frbuf;   /* one frame */
-    unsigned char *region;  /* pages of older chunks, one walk only */
+    unsigned char *frbuf;  /* one frame */
+    unsigned char *region; /* pages of older chunks, one walk only */
     uintptr_t reg_lo, reg_hi;
-    uint32_t misses;        /* frames outside the chunk copy, this walk */
-    unsigned char *cobuf;   /* code headers, max_depth of them */
-    uintptr_t *rawcode;     /* scratch per frame */
+    uint32_t misses;      /* frames outside the chunk copy, this walk */
+    unsigned char *cobuf; /* code headers, max_depth of them */
+    uintptr_t *rawcode;   /* scratch per frame */
     uintptr_t *rawinstr;
     int8_t *rawowner;
     struct iovec *iov_l, *iov_r;
     unsigned char span[16384]; /* interpreter / GIL struct copies */
 
-    uint64_t frames_read;   /* frames copied one at a time */
-    uint64_t codes_new;     /* code objects decoded */
+    uint64_t frames_read; /* frames copied one at a time */
+    uint64_t codes_new;   /* code objects decoded */
 } ep_walker;
 
 int ep_walker_open(ep_walker *w, int memread_method, uint32_t max_depth);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static const char *prog = "embprof-run";
 
 static void
@@ -148,12 +147,11 @@ main(int argc, char **argv)
                                  &missing))) {
             output = v;
             r = set(cfg, "output.file", v);
-        } else if (!missing &&
-                   (v = value_of(argc, argv, &i, "-f", "--format",
-                                 &missing))) {
-            r = set(cfg, "output.format", v);
-        } else if (!missing && (v = value_of(argc, argv, &i, "-r", "--rate",
+        } else if (!missing && (v = value_of(argc, argv, &i, "-f", "--format",
                                              &missing))) {
+            r = set(cfg, "output.format", v);
+        } else if (!missing &&
+                   (v = value_of(argc, argv, &i, "-r", "--rate", &missing))) {
             r = set(cfg, "sampler.rate", v);
             profiling = 1;
         } else if (!missing &&
@@ -164,8 +162,8 @@ main(int argc, char **argv)
                                              "--duration", &missing))) {
             r = set(cfg, "sampler.duration", v);
             profiling = 1;
-        } else if (!missing && (v = value_of(argc, argv, &i, "-s",
-                                             "--socket", &missing))) {
+        } else if (!missing && (v = value_of(argc, argv, &i, "-s", "--socket",
+                                             &missing))) {
             r = set(cfg, "control.socket", v);
         } else if (!missing &&
                    (v = value_of(argc, argv, &i, NULL, "--set", &missing))) {

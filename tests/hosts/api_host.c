@@ -58,12 +58,11 @@ worker(void *arg)
     snprintf(name, sizeof(name), "worker-%d", 1);
     embprof_thread_name(name);
     st = embprof_gil_ensure(ep, "api_host.c:worker");
-    CHECK(PyRun_SimpleString(
-              "import time\n"
-              "def native_worker_code():\n"
-              "    end = time.perf_counter() + 0.8\n"
-              "    while time.perf_counter() < end: pass\n"
-              "native_worker_code()\n") == 0);
+    CHECK(PyRun_SimpleString("import time\n"
+                             "def native_worker_code():\n"
+                             "    end = time.perf_counter() + 0.8\n"
+                             "    while time.perf_counter() < end: pass\n"
+                             "native_worker_code()\n") == 0);
     embprof_gil_release(ep, st);
     return NULL;
 }
@@ -87,8 +86,7 @@ main(int argc, char **argv)
     CHECK_RC(embprof_config_set(cfg, "sampler.rate", "0"), EMBPROF_EINVAL);
     CHECK(strstr(embprof_last_error(), "sampler.rate") != NULL);
     CHECK(strstr(embprof_last_error(), "1..10000") != NULL);
-    CHECK_RC(embprof_config_set(cfg, "sampler.mode", "fast"),
-             EMBPROF_EINVAL);
+    CHECK_RC(embprof_config_set(cfg, "sampler.mode", "fast"), EMBPROF_EINVAL);
     CHECK(strstr(embprof_last_error(), "wall|cpu") != NULL);
     CHECK_RC(embprof_config_set(cfg, "no.such.key", "1"), EMBPROF_EINVAL);
     CHECK(strstr(embprof_last_error(), "no.such.key") != NULL);
@@ -109,8 +107,7 @@ main(int argc, char **argv)
     CHECK_RC(embprof_start(ep, "sampler", "rate=0"), EMBPROF_EINVAL);
     CHECK(embprof_active(ep, "sampler") == 0);
     CHECK_RC(embprof_start(ep, "nope", NULL), EMBPROF_EINVAL);
-    CHECK_RC(embprof_export(ep, "collapsed", "early.folded"),
-             EMBPROF_ENODATA);
+    CHECK_RC(embprof_export(ep, "collapsed", "early.folded"), EMBPROF_ENODATA);
     CHECK_RC(embprof_start(ep, "sampler", NULL), EMBPROF_OK);
     CHECK(embprof_active(ep, "sampler") == 1);
     CHECK_RC(embprof_start(ep, "sampler", NULL), EMBPROF_ESTATE);
@@ -182,8 +179,7 @@ main(int argc, char **argv)
               "    assert 'collapsed' in str(e)\n"
               "embprof.observe('latency_ms', 12.5)\n"
               "s = embprof.stats()\n"
-              "assert s['samples'] > 0 and s['observations'] == 1, s\n") ==
-          0);
+              "assert s['samples'] > 0 and s['observations'] == 1, s\n") == 0);
     snprintf(path, sizeof(path), "%s/py.folded", outdir);
     CHECK(file_contains(path, "py_module_busy ("));
 

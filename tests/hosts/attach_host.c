@@ -29,12 +29,11 @@ main(int argc, char **argv)
     CHECK_RC(embprof_attach(cfg, &ep), EMBPROF_OK);
     embprof_config_free(cfg);
     CHECK_RC(embprof_start(ep, "sampler", "rate=500"), EMBPROF_OK);
-    CHECK(PyRun_SimpleString(
-              "import time, embprof\n"
-              "def attached_busy():\n"
-              "    end = time.perf_counter() + 1.0\n"
-              "    while time.perf_counter() < end: pass\n"
-              "attached_busy()\n") == 0);
+    CHECK(PyRun_SimpleString("import time, embprof\n"
+                             "def attached_busy():\n"
+                             "    end = time.perf_counter() + 1.0\n"
+                             "    while time.perf_counter() < end: pass\n"
+                             "attached_busy()\n") == 0);
     CHECK_RC(embprof_stop(ep, "sampler"), EMBPROF_OK);
     CHECK_RC(embprof_export(ep, "collapsed", "attach.folded"), EMBPROF_OK);
     snprintf(path, sizeof(path), "%s/attach.folded", argv[1]);

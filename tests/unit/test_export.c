@@ -82,14 +82,14 @@ collapsed_exact(void **state)
     char *cpu = render(ep_export_collapsed, EP_SAMPLER_CPU);
 
     (void)state;
-    assert_string_equal(wall,
-                        "MainThread (tid 11);<module> (a.py:3);work (a.py:7) 3\n"
-                        "MainThread (tid 11);<module> (a.py:3) 1\n"
-                        "w:x y (tid 22);<module> (a.py:3);work (a.py:8) 2\n");
+    assert_string_equal(
+        wall, "MainThread (tid 11);<module> (a.py:3);work (a.py:7) 3\n"
+              "MainThread (tid 11);<module> (a.py:3) 1\n"
+              "w:x y (tid 22);<module> (a.py:3);work (a.py:8) 2\n");
     /* cpu: microseconds, rounded; a stack with no CPU is left out. */
-    assert_string_equal(cpu,
-                        "MainThread (tid 11);<module> (a.py:3);work (a.py:7) 3\n"
-                        "w:x y (tid 22);<module> (a.py:3);work (a.py:8) 2\n");
+    assert_string_equal(
+        cpu, "MainThread (tid 11);<module> (a.py:3);work (a.py:7) 3\n"
+             "w:x y (tid 22);<module> (a.py:3);work (a.py:8) 2\n");
     free(wall);
     free(cpu);
 }
@@ -145,10 +145,8 @@ format_by_extension(void **state)
     assert_string_equal(ep_export_for_path("x.speedscope.json")->name,
                         "speedscope");
     assert_string_equal(ep_export_for_path("x.json")->name, "speedscope");
-    assert_string_equal(ep_export_for_path("a/b/x.folded")->name,
-                        "collapsed");
-    assert_string_equal(ep_export_for_path("x.collapsed")->name,
-                        "collapsed");
+    assert_string_equal(ep_export_for_path("a/b/x.folded")->name, "collapsed");
+    assert_string_equal(ep_export_for_path("x.collapsed")->name, "collapsed");
     assert_string_equal(ep_export_for_path("x.txt")->name, "top");
     assert_string_equal(ep_export_for_path("x.dump")->name, "dump");
     assert_null(ep_export_for_path("x.bin"));
@@ -180,16 +178,14 @@ atomic_writes(void **state)
     assert_non_null(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/p.folded", dir);
     assert_int_equal(ep_export_write_file(path, "old\n", 4), EMBPROF_OK);
-    assert_int_equal(ep_export_write_file(path, "new data\n", 9),
-                     EMBPROF_OK);
+    assert_int_equal(ep_export_write_file(path, "new data\n", 9), EMBPROF_OK);
     f = fopen(path, "r");
     assert_non_null(fgets(buf, sizeof(buf), f));
     fclose(f);
     assert_string_equal(buf, "new data\n");
     assert_int_equal(count_entries(dir), 1); /* no temporary file left */
 
-    assert_int_equal(ep_export_write_file("/nonexistent-dir/p.folded", "x",
-                                          1),
+    assert_int_equal(ep_export_write_file("/nonexistent-dir/p.folded", "x", 1),
                      EMBPROF_EIO);
     assert_non_null(strstr(embprof_last_error(), "/nonexistent-dir"));
     snprintf(path, sizeof(path), "%s/", dir);
@@ -216,8 +212,7 @@ relative_paths(void **state)
     assert_int_equal(ep_export_path("/out", "p.folded", out, sizeof(out)),
                      EMBPROF_OK);
     assert_string_equal(out, "/out/p.folded");
-    assert_int_equal(ep_export_path("/out", "/abs/p.folded", out,
-                                    sizeof(out)),
+    assert_int_equal(ep_export_path("/out", "/abs/p.folded", out, sizeof(out)),
                      EMBPROF_OK);
     assert_string_equal(out, "/abs/p.folded");
     assert_int_equal(ep_export_path("", "p.folded", out, sizeof(out)),

@@ -15,26 +15,25 @@ static void
 every_311_entry_kind(void **state)
 {
     static const uint8_t t[] = {
-        0xE8, 0x04,             /* 13 no columns, 1 unit, +2      [0,2)  */
-        0xD1, 0x01, 0x02,       /* 10 one-line +0, 2 units        [2,6)  */
-        0xE0, 0x01, 0x02,       /* 12 one-line +2, 1 unit         [6,8)  */
-        0xF8,                   /* 15 no location, 1 unit        [8,10)  */
+        0xE8, 0x04,       /* 13 no columns, 1 unit, +2      [0,2)  */
+        0xD1, 0x01, 0x02, /* 10 one-line +0, 2 units        [2,6)  */
+        0xE0, 0x01, 0x02, /* 12 one-line +2, 1 unit         [6,8)  */
+        0xF8,             /* 15 no location, 1 unit        [8,10)  */
         0xF0, 0x07, 0x00, 0x01, 0x01, /* 14 long, -3             [10,12) */
-        0x80, 0x05,             /* 0 short form, 1 unit          [12,14) */
-        0xE8, 0x58, 0x09,       /* 13, +300 (two varint bytes)   [14,16) */
+        0x80, 0x05,       /* 0 short form, 1 unit          [12,14) */
+        0xE8, 0x58, 0x09, /* 13, +300 (two varint bytes)   [14,16) */
     };
     (void)state;
-    assert_int_equal(ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100,
-                                       -1),
-                     100);
     assert_int_equal(
-        ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 0), 102);
-    assert_int_equal(
-        ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 4), 102);
-    assert_int_equal(
-        ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 6), 104);
-    assert_int_equal(
-        ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 8), 0);
+        ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, -1), 100);
+    assert_int_equal(ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 0),
+                     102);
+    assert_int_equal(ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 4),
+                     102);
+    assert_int_equal(ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 6),
+                     104);
+    assert_int_equal(ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 8),
+                     0);
     assert_int_equal(
         ep_linetable_line(EP_LINETABLE_311, t, sizeof(t), 100, 10), 101);
     assert_int_equal(
@@ -48,9 +47,9 @@ every_311_entry_kind(void **state)
 static void
 truncated_tables_do_not_overrun(void **state)
 {
-    static const uint8_t t[] = {0xE8, 0xC0}; /* varint never ends */
+    static const uint8_t t[] = {0xE8, 0xC0};   /* varint never ends */
     static const uint8_t bad[] = {0x12, 0x34}; /* no entry start bit */
-    static const uint8_t t310[] = {6, 1, 4}; /* odd length */
+    static const uint8_t t310[] = {6, 1, 4};   /* odd length */
 
     (void)state;
     assert_int_equal(ep_linetable_line(EP_LINETABLE_311, t, 1, 7, 0), 0);
@@ -95,8 +94,8 @@ matches_co_lines(void **state)
     it = PyObject_GetIter(lines);
     assert_non_null(it);
     {
-        long first = PyLong_AsLong(PyObject_GetAttrString(code,
-                                                          "co_firstlineno"));
+        long first =
+            PyLong_AsLong(PyObject_GetAttrString(code, "co_firstlineno"));
 
         while ((item = PyIter_Next(it)) != NULL) {
             long start = PyLong_AsLong(PyTuple_GetItem(item, 0));
@@ -106,8 +105,7 @@ matches_co_lines(void **state)
 
             for (long off = start; off < end; off += 2) {
                 int got = ep_linetable_line(
-                    L->linetable_kind,
-                    (const uint8_t *)PyBytes_AsString(tab),
+                    L->linetable_kind, (const uint8_t *)PyBytes_AsString(tab),
                     (size_t)PyBytes_Size(tab), (int)first, (int)off);
 
                 if (got != want) {

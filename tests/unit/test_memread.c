@@ -42,8 +42,7 @@ reads_and_faults(void **state)
 
         assert_int_equal(ep_memread_open(&r, methods[m]), EMBPROF_OK);
         memset(dst, 0, sizeof(dst));
-        assert_int_equal(ep_memread(&r, dst, (uintptr_t)src, sizeof(src)),
-                         0);
+        assert_int_equal(ep_memread(&r, dst, (uintptr_t)src, sizeof(src)), 0);
         assert_string_equal(dst, src);
         assert_int_equal(ep_memread(&r, buf, 0, 8), -1);
         assert_int_equal(ep_memread(&r, buf, 1, 8), -1);
@@ -51,8 +50,7 @@ reads_and_faults(void **state)
         /* Straddling into the hole fails as a whole. */
         assert_int_equal(
             ep_memread(&r, buf, (uintptr_t)(p + pg - 16), sizeof(buf)), -1);
-        assert_int_equal(ep_memread(&r, buf, (uintptr_t)(p + pg - 16), 16),
-                         0);
+        assert_int_equal(ep_memread(&r, buf, (uintptr_t)(p + pg - 16), 16), 0);
         assert_int_equal(buf[0], 0xAB);
         assert_true(r.faults >= 4);
         /* The reader still works after faults (pipe drained). */

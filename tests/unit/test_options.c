@@ -36,8 +36,7 @@ ints_and_ranges(void **state)
     char buf[64];
 
     (void)state;
-    assert_int_equal(embprof_config_set(c, "sampler.rate", "997"),
-                     EMBPROF_OK);
+    assert_int_equal(embprof_config_set(c, "sampler.rate", "997"), EMBPROF_OK);
     assert_int_equal(embprof_config_get(c, "sampler.rate", buf, sizeof(buf)),
                      EMBPROF_OK);
     assert_string_equal(buf, "997");
@@ -68,8 +67,7 @@ enums_bools_doubles(void **state)
     char buf[64];
 
     (void)state;
-    assert_int_equal(embprof_config_set(c, "sampler.mode", "cpu"),
-                     EMBPROF_OK);
+    assert_int_equal(embprof_config_set(c, "sampler.mode", "cpu"), EMBPROF_OK);
     embprof_config_get(c, "sampler.mode", buf, sizeof(buf));
     assert_string_equal(buf, "cpu");
     assert_int_equal(embprof_config_set(c, "sampler.mode", "fast"),
@@ -149,19 +147,17 @@ option_strings(void **state)
 
     (void)state;
     ep_opt_defaults(&c);
-    assert_int_equal(ep_opt_apply_string(&c, "sampler",
-                                         "  rate=997\tmode=cpu "),
-                     EMBPROF_OK);
+    assert_int_equal(
+        ep_opt_apply_string(&c, "sampler", "  rate=997\tmode=cpu "),
+        EMBPROF_OK);
     assert_int_equal(ep_cfg_int(&c, EP_OPT_SAMPLER_RATE), 997);
     assert_int_equal(ep_cfg_int(&c, EP_OPT_SAMPLER_MODE), 1);
-    assert_int_equal(ep_opt_apply_string(&c, "sampler",
-                                         "output.dir=/var/tmp"),
+    assert_int_equal(ep_opt_apply_string(&c, "sampler", "output.dir=/var/tmp"),
                      EMBPROF_OK);
     assert_string_equal(ep_cfg_str(&c, EP_OPT_OUTPUT_DIR), "/var/tmp");
     assert_int_equal(ep_opt_apply_string(&c, "sampler", "rate"),
                      EMBPROF_EINVAL);
-    assert_int_equal(ep_opt_apply_string(&c, "sampler", "=5"),
-                     EMBPROF_EINVAL);
+    assert_int_equal(ep_opt_apply_string(&c, "sampler", "=5"), EMBPROF_EINVAL);
     assert_int_equal(ep_opt_apply_string(&c, "sampler", "rate=0"),
                      EMBPROF_EINVAL);
     assert_int_equal(ep_opt_apply_string(&c, "sampler", NULL), EMBPROF_OK);

@@ -47,8 +47,7 @@ aggregation_and_reset(void **state)
     ep_store_init(&s);
     t1 = ep_store_thread(&s, 111, 11, EP_THREAD_PYTHON, "main");
     t2 = ep_store_thread(&s, 222, 22, EP_THREAD_HOST, "worker");
-    assert_int_equal(ep_store_thread(&s, 111, 11, EP_THREAD_PYTHON, NULL),
-                     t1);
+    assert_int_equal(ep_store_thread(&s, 111, 11, EP_THREAD_PYTHON, NULL), t1);
     ep_store_thread(&s, 222, 22, EP_THREAD_HOST, "renamed");
     assert_string_equal(s.threads[t2].name, "renamed");
     for (int i = 0; i < 3; i++) {
