@@ -389,8 +389,9 @@ cfg_int(struct embprof *ep, ep_opt_id id)
  * reads, no GIL), as a JSON array into f. Returns the thread count or a
  * negative status. */
 static int
-dump_json(struct embprof *ep, FILE *f)
+dump_json(ep_control *c, FILE *f)
 {
+    struct embprof *ep = c->ep;
     ep_walker w;
     ep_wthread *threads;
     uint32_t *slots = NULL;
@@ -399,12 +400,16 @@ dump_json(struct embprof *ep, FILE *f)
 
     /* Python thread names are collected by the main thread when it next
      * runs bytecode (the embed layer schedules it; never waits): this
-     * dump may still show OS names, the next one has them. */
-    pthread_mutex_lock(&ep->ctl_lock);
-    if (ep->refresh_names != NULL) {
-        ep->refresh_names(ep);
+     * dump may still show OS names, the next one has them. At most once a
+     * second, so that a client repeating dump cannot load the host. */
+    if (ep_clock_now_ns() - c->names_ns > 1000000000u) {
+        c->names_ns = ep_clock_now_ns();
+        pthread_mutex_lock(&ep->ctl_lock);
+        if (ep->refresh_names != NULL) {
+            ep->refresh_names(ep);
+        }
+        pthread_mutex_unlock(&ep->ctl_lock);
     }
-    pthread_mutex_unlock(&ep->ctl_lock);
     rc = ep_walker_open(&w, (int)cfg_int(ep, EP_OPT_SAMPLER_MEMREAD),
                         (uint32_t)cfg_int(ep, EP_OPT_SAMPLER_MAX_DEPTH));
     if (rc != EMBPROF_OK) {
@@ -465,7 +470,6 @@ out:
 static void
 cmd_dump(ep_conn *conn, const ep_request *req)
 {
-    struct embprof *ep = conn->c->ep;
     char *json = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&json, &len);
@@ -477,7 +481,7 @@ cmd_dump(ep_conn *conn, const ep_request *req)
         ep_conn_error(conn, "internal", "out of memory", false);
         return;
     }
-    n = dump_json(ep, f);
+    n = dump_json(conn->c, f);
     if (fclose(f) != 0 && n >= 0) {
         n = ep_error(EMBPROF_ENOMEM, "dump: out of memory");
     }

@@ -83,6 +83,7 @@ struct ep_control {
     uint64_t next_id;
     uint64_t started_ns;
     unsigned export_counter;
+    uint64_t names_ns; /* last Python-name refresh asked by dump */
     /* Counters (control thread). */
     uint64_t accepted, refused_busy, refused_peer, dropped_slow;
     uint64_t events_dropped; /* under lock */
