@@ -192,7 +192,6 @@ cmd_status(ep_conn *conn, const ep_request *req)
     size_t len = 0, prefix = strlen("sampler.");
     FILE *f;
     ep_reply r;
-    int n = 0;
 
     (void)req;
     ep_ctl_stats(ep, &st);
@@ -273,19 +272,24 @@ cmd_status(ep_conn *conn, const ep_request *req)
         ep_reply_raw(&r, "connections", conns);
     }
     {
-        char calls[1024];
-        size_t o = 0;
+        char *calls = NULL;
+        size_t clen = 0;
+        FILE *cf = open_memstream(&calls, &clen);
         int i = 0;
 
-        calls[o++] = '{';
-        for (const ep_command *cmd = ep_commands;
-             cmd->name != NULL && o < sizeof(calls) - 64; cmd++, i++) {
-            o += (size_t)snprintf(calls + o, sizeof(calls) - o,
-                                  "%s\"%s\":%llu", n++ ? "," : "", cmd->name,
-                                  (unsigned long long)c->calls[i]);
+        if (cf != NULL) {
+            fputc('{', cf);
+            for (const ep_command *cmd = ep_commands; cmd->name != NULL;
+                 cmd++, i++) {
+                fprintf(cf, "%s\"%s\":%llu", i ? "," : "", cmd->name,
+                        (unsigned long long)c->calls[i]);
+            }
+            fputc('}', cf);
+            if (fclose(cf) == 0) {
+                ep_reply_raw(&r, "commands", calls);
+            }
+            free(calls);
         }
-        snprintf(calls + o, sizeof(calls) - o, "}");
-        ep_reply_raw(&r, "commands", calls);
     }
     ep_reply_str(&r, "level", level_name(conn->level));
     ep_reply_str(&r, "output_dir", dir);
@@ -300,7 +304,7 @@ cmd_start(ep_conn *conn, const ep_request *req)
     size_t plen = strlen(probe);
     char opts[EP_PROTO_MAX_LINE + 1];
     size_t o = 0;
-    int rc;
+    int rc, n;
 
     /* Only the probe's own options: "rate=997" or "sampler.rate=997".
      * Anything else (output.file=..., control.*) is not a probe option
@@ -336,8 +340,13 @@ cmd_start(ep_conn *conn, const ep_request *req)
             ep_conn_error(conn, "bad_argument", msg, false);
             return;
         }
-        o += (size_t)snprintf(opts + o, sizeof(opts) - o, "%s%s", o ? " " : "",
-                              w);
+        /* The words came from one line, so they fit; checked anyway. */
+        n = snprintf(opts + o, sizeof(opts) - o, "%s%s", o ? " " : "", w);
+        if (n < 0 || (size_t)n >= sizeof(opts) - o) {
+            ep_conn_error(conn, "too_large", "start: options too long", false);
+            return;
+        }
+        o += (size_t)n;
     }
     rc = ep_ctl_start(conn->c->ep, probe, opts);
     if (rc != EMBPROF_OK) {
