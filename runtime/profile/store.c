@@ -264,8 +264,8 @@ stack_eq(const void *ctx, uint32_t id)
     const ep_stack *st = &k->s->stacks[id];
 
     return st->thread == k->thread && st->depth == k->depth &&
-           memcmp(k->s->stack_frames + st->off, k->frames,
-                  k->depth * sizeof(uint32_t)) == 0;
+           (k->depth == 0 || memcmp(k->s->stack_frames + st->off, k->frames,
+                                    k->depth * sizeof(uint32_t)) == 0);
 }
 
 static void
@@ -305,8 +305,12 @@ ep_store_add(ep_store *s, uint32_t thread, const uint32_t *frames,
         s->stacks[id].depth = depth;
         s->stacks[id].off = (uint32_t)s->nstack_frames;
         s->stacks[id].hash = h;
-        memcpy(s->stack_frames + s->nstack_frames, frames,
-               depth * sizeof(uint32_t));
+        /* A thread with no Python frame yet has an empty stack, and the
+         * frame array may still be NULL then. */
+        if (depth > 0) {
+            memcpy(s->stack_frames + s->nstack_frames, frames,
+                   depth * sizeof(uint32_t));
+        }
         if (ep_hindex_insert(&s->stack_idx, h, id) != 0) {
             s->oom++;
             return -1;

@@ -72,6 +72,23 @@ aggregation_and_reset(void **state)
     ep_store_free(&s);
 }
 
+/* A thread with no Python frame yet: an empty stack, before any other
+ * stack exists (the frame array is still NULL). UBSan caught this. */
+static void
+empty_stack_first(void **state)
+{
+    ep_store s;
+    ep_weights w = {1, 0, 10, 0};
+
+    (void)state;
+    ep_store_init(&s);
+    assert_int_equal(ep_store_add(&s, 0, NULL, 0, &w, 1), 0);
+    assert_int_equal(ep_store_add(&s, 0, NULL, 0, &w, 2), 0);
+    assert_int_equal(s.nstacks, 1);
+    assert_int_equal(s.stacks[0].w.samples, 2);
+    ep_store_free(&s);
+}
+
 static void
 growth(void **state)
 {
@@ -106,6 +123,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(interning),
         cmocka_unit_test(aggregation_and_reset),
+        cmocka_unit_test(empty_stack_first),
         cmocka_unit_test(growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
