@@ -329,12 +329,19 @@ def big_replies(a):
     h = Host(a.embprof_run, mode="threads")
     try:
         time.sleep(0.5)
-        ctl("-s", h.sock, "dump")  # also schedules Python thread names
-        time.sleep(0.3)
-        r = ctl("--json", "-s", h.sock, "dump")
+        # A dump schedules the collection of Python thread names, which
+        # the host's main thread runs when it next executes Python: poll
+        # (a sanitized host is several times slower).
+        deadline = time.time() + 15
+        while True:
+            r = ctl("--json", "-s", h.sock, "dump")
+            d = json.loads(r.stdout)
+            deep = [t for t in d["threads"]
+                    if t["name"].startswith("deep-")]
+            if len(deep) == 200 or time.time() > deadline:
+                break
+            time.sleep(0.2)
         check(len(r.stdout) > 100000, "dump of %d bytes" % len(r.stdout))
-        d = json.loads(r.stdout)
-        deep = [t for t in d["threads"] if t["name"].startswith("deep-")]
         check(len(deep) == 200 and all(
             sum(f["name"].endswith("control_test_deep") for f in t["frames"])
             == 21 for t in deep), "deep threads: %d" % len(deep))
