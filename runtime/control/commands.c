@@ -221,7 +221,7 @@ cmd_status(ep_conn *conn, const ep_request *req)
     }
     ep_reply_str(&r, "version", EMBPROF_VERSION_STRING);
     ep_reply_str(&r, "python", ep_py_layout_get()->version);
-    ep_reply_int(&r, "pid", (long long)getpid());
+    ep_reply_int(&r, "pid", (long long)conn->c->pid);
     ep_reply_num(&r, "uptime_s",
                  (double)(ep_clock_now_ns() - ep->created_ns) / 1e9);
     ep_reply_raw(&r, "probes", json);
@@ -500,7 +500,7 @@ cmd_dump(ep_conn *conn, const ep_request *req)
         return;
     }
     if (ep_reply_begin(&r, 1) == 0) {
-        ep_reply_int(&r, "pid", (long long)getpid());
+        ep_reply_int(&r, "pid", (long long)conn->c->pid);
         ep_reply_str(&r, "python", ep_py_layout_get()->version);
         ep_reply_raw(&r, "threads", json);
         send_reply(conn, &r);
@@ -641,7 +641,7 @@ cmd_export(ep_conn *conn, const ep_request *req)
         strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
         snprintf(ext, sizeof(ext), "%.*s",
                  bar ? (int)(bar - ex->extensions) : 31, ex->extensions);
-        snprintf(name, sizeof(name), "embprof-%d-%s-%u%s", (int)getpid(),
+        snprintf(name, sizeof(name), "embprof-%d-%s-%u%s", (int)conn->c->pid,
                  stamp, ++conn->c->export_counter, ext);
         path = name;
     }

@@ -84,6 +84,7 @@ struct ep_control {
     uint64_t started_ns;
     unsigned export_counter;
     uint64_t names_ns; /* last Python-name refresh asked by dump */
+    pid_t pid;         /* getpid() is a system call: cached at start */
     /* Counters (control thread). */
     uint64_t accepted, refused_busy, refused_peer, dropped_slow;
     uint64_t events_dropped; /* under lock */

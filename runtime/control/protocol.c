@@ -132,15 +132,29 @@ void
 ep_proto_json_str(FILE *out, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
+    const unsigned char *run = p; /* plain bytes not yet written */
     size_t left = strlen((const char *)p);
 
     fputc('"', out);
     while (left > 0) {
-        size_t n = utf8_len(p, left);
+        size_t n = 1;
 
-        if (n == 0) {
-            fputs("\xef\xbf\xbd", out); /* U+FFFD for one bad byte */
-            n = 1;
+        if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
+            p++; /* the common case: written later, in one piece */
+            left--;
+            continue;
+        }
+        if (p > run) {
+            fwrite(run, 1, (size_t)(p - run), out);
+        }
+        if (*p >= 0x80) {
+            n = utf8_len(p, left);
+            if (n == 0) {
+                fputs("\xef\xbf\xbd", out); /* U+FFFD for one bad byte */
+                n = 1;
+            } else {
+                fwrite(p, 1, n, out);
+            }
         } else if (*p == '"' || *p == '\\') {
             fputc('\\', out);
             fputc(*p, out);
@@ -150,13 +164,15 @@ ep_proto_json_str(FILE *out, const char *s)
             fputs("\\r", out);
         } else if (*p == '\t') {
             fputs("\\t", out);
-        } else if (*p < 0x20 || *p == 0x7f) {
-            fprintf(out, "\\u%04x", *p);
         } else {
-            fwrite(p, 1, n, out);
+            fprintf(out, "\\u%04x", *p);
         }
         p += n;
         left -= n;
+        run = p;
+    }
+    if (p > run) {
+        fwrite(run, 1, (size_t)(p - run), out);
     }
     fputc('"', out);
 }

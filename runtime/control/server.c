@@ -868,6 +868,7 @@ ep_control_start(struct embprof *ep, ep_control **out)
     c->max_line = (size_t)ep_cfg_int(cfg, EP_OPT_CONTROL_MAX_LINE);
     c->max_output = (size_t)ep_cfg_int(cfg, EP_OPT_CONTROL_MAX_OUTPUT);
     c->started_ns = ep_clock_now_ns();
+    c->pid = getpid();
     c->pending = calloc(EP_PENDING_MAX, sizeof(*c->pending));
     c->base = event_base_new();
     c->notify = c->base ? event_new(c->base, -1, 0, notify_cb, c) : NULL;
