@@ -34,11 +34,11 @@ def work(n):
     for i in range(n):
         s += i * i % 7
     return s
-t = time.perf_counter()
+t, c = time.perf_counter(), time.thread_time()
 for _ in range(100):
     work(200000)
 with open(result, "w") as f:
-    f.write(str(time.perf_counter() - t))
+    f.write("%r %r" % (time.perf_counter() - t, time.thread_time() - c))
 '''
 
 
@@ -104,7 +104,8 @@ def one_run(a, d, clients, tag):
             loader.wait()
         if host.poll() is None:
             host.kill()
-    return float(open(result).read())
+    wall, cpu = open(result).read().split()
+    return float(wall), float(cpu)
 
 
 def slowdown(a, d):
@@ -127,10 +128,14 @@ def main():
     d = tempfile.mkdtemp(prefix="embprof-ctl-bench-")
     one, four = throughput(a, d)
     base, loaded = slowdown(a, d)
-    mb, ml = statistics.median(base), statistics.median(loaded)
+    mb = statistics.median(w for w, _ in base)
+    ml = statistics.median(w for w, _ in loaded)
+    cb = statistics.median(c for _, c in base)
+    cl = statistics.median(c for _, c in loaded)
     out = {"status_1_client": one, "status_4_clients": four,
-           "work_s_sampler_only": base, "work_s_50_clients_top": loaded,
-           "slowdown_pct": 100 * (ml / mb - 1)}
+           "work_sampler_only": base, "work_50_clients_top": loaded,
+           "slowdown_pct": 100 * (ml / mb - 1),
+           "cpu_slowdown_pct": 100 * (cl / cb - 1)}
     print("| measurement | result |")
     print("|---|---|")
     print("| `status`, 1 client back to back, sampler at 1 kHz | %d req/s, "
@@ -141,10 +146,11 @@ def main():
           "p50 %.0f us, p99 %.0f us, max %.0f us |"
           % (four["requests_per_s"], four["p50_us"], four["p99_us"],
              four["max_us"]))
-    print("| host work, sampler at 1 kHz (median of %d) | %.3f s |"
-          % (a.reps, mb))
-    print("| same + 50 clients polling `top` every 100 ms | %.3f s "
-          "(%+.2f %%) |" % (ml, out["slowdown_pct"]))
+    print("| host work, sampler at 1 kHz (median of %d) | %.3f s wall, "
+          "%.3f s thread CPU |" % (a.reps, mb, cb))
+    print("| same + 50 clients polling `top` every 100 ms | %.3f s wall "
+          "(%+.2f %%), %.3f s thread CPU (%+.2f %%) |"
+          % (ml, out["slowdown_pct"], cl, out["cpu_slowdown_pct"]))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1)
