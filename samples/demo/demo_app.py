@@ -1,24 +1,37 @@
-"""A small "service" for the embprof demo: a few worker threads handle
-requests on three routes for about five seconds.
+"""A small "web service" for the embprof demo: a load generator feeds
+requests to a pool of worker threads for about five seconds.
 
-  /render   CPU-heavy: builds a page from a template (string work)
-  /search   CPU-heavy: scores documents (arithmetic)
-  /fetch    I/O-ish: waits on a slow backend (sleeps)
+  /render   CPU-heavy: builds an HTML page from rows (string work)
+  /search   CPU-heavy: scores documents against query terms (arithmetic)
+  /fetch    I/O-ish: waits on a slow backend (sleeps, the GIL is free)
+  /report   allocating: builds many small records, sums and serialises a summary
 
-Profile it with:  build/embprof-run -o demo.speedscope.json samples/demo/demo_app.py
+Profile it with
+
+  build/embprof-run -o demo.speedscope.json samples/demo/demo_app.py
+
+or run it with any python3: it only uses the standard library.
+DEMO_SECONDS=N in the environment changes how long it runs.
 """
+import json
+import os
 import queue
 import random
 import threading
 import time
 
-DURATION = 5.0
+DURATION = float(os.environ.get("DEMO_SECONDS", "5"))
+WORKERS = 3
+
+
+# --- routes ----------------------------------------------------------------
+
+def render_row(i):
+    return "<tr><td>%d</td><td>%s</td></tr>" % (i, "x" * (i % 17))
 
 
 def render_page(n):
-    rows = []
-    for i in range(n):
-        rows.append("<tr><td>%d</td><td>%s</td></tr>" % (i, "x" * (i % 17)))
+    rows = [render_row(i) for i in range(n)]
     return "<table>" + "".join(rows) + "</table>"
 
 
@@ -31,49 +44,80 @@ def score(doc, terms):
     return s
 
 
-def search(terms):
-    docs = ["".join(random.choice("abcdefgh") for _ in range(200))
+def search(rnd, terms):
+    docs = ["".join(rnd.choice("abcdefgh") for _ in range(200))
             for _ in range(20)]
-    return sorted(docs, key=lambda d: score(d, terms))[-1]
+    return max(docs, key=lambda d: score(d, terms))
 
 
 def fetch_backend():
-    time.sleep(0.02)
+    time.sleep(0.02)  # a slow database or HTTP backend
     return b"ok"
 
 
-ROUTES = {
-    "/render": lambda: render_page(3000),
-    "/search": lambda: search("abc"),
-    "/fetch": fetch_backend,
-}
+def make_records(rnd, n):
+    return [{"id": i, "name": "item-%d" % i, "tags": [rnd.random() for _ in range(8)],
+             "attrs": {"k%d" % j: j for j in range(6)}}
+            for i in range(n)]
 
 
-def worker(q, counts):
+def report(rnd):
+    records = make_records(rnd, 300)
+    totals = {}
+    for r in records:
+        for k, v in r["attrs"].items():
+            totals[k] = totals.get(k, 0) + v
+    return json.dumps({"count": len(records), "totals": totals,
+                       "first": records[:10]})
+
+
+# --- the server ------------------------------------------------------------
+
+def handle(route, rnd):
+    if route == "/render":
+        return render_page(3000)
+    if route == "/search":
+        return search(rnd, "abc")
+    if route == "/fetch":
+        return fetch_backend()
+    if route == "/report":
+        return report(rnd)
+    raise KeyError(route)
+
+
+def worker(q, counts, lock, seed):
+    rnd = random.Random(seed)
     while True:
         route = q.get()
         if route is None:
             return
-        ROUTES[route]()
-        counts[route] = counts.get(route, 0) + 1
+        handle(route, rnd)
+        with lock:
+            counts[route] = counts.get(route, 0) + 1
+
+
+def load_generator(q, end):
+    rnd = random.Random(7)
+    routes = ["/render", "/search", "/fetch", "/report"]
+    while time.monotonic() < end:
+        q.put(rnd.choice(routes))
 
 
 def main():
-    q = queue.Queue(maxsize=64)
-    counts = {}
-    workers = [threading.Thread(target=worker, args=(q, counts),
-                                name="worker-%d" % i) for i in range(3)]
+    q = queue.Queue(maxsize=32)
+    counts, lock = {}, threading.Lock()
+    workers = [threading.Thread(target=worker, args=(q, counts, lock, i),
+                                name="worker-%d" % i) for i in range(WORKERS)]
     for w in workers:
         w.start()
-    end = time.monotonic() + DURATION
-    rnd = random.Random(7)
-    while time.monotonic() < end:
-        q.put(rnd.choice(list(ROUTES)))
+    load_generator(q, time.monotonic() + DURATION)
     for _ in workers:
         q.put(None)
     for w in workers:
         w.join()
-    print("handled", sum(counts.values()), "requests:", counts)
+    print("demo_app: handled %d requests in %.0f s: %s"
+          % (sum(counts.values()), DURATION,
+             ", ".join("%s %d" % kv for kv in sorted(counts.items()))))
 
 
 if __name__ == "__main__":
