@@ -112,6 +112,13 @@ def parse_args(argv):
                    "workload, so its whole cost shows in wall time, and "
                    "the spread from landing on a slower vCPU goes away "
                    "(default: not pinned)")
+    p.add_argument("--split", metavar="MAIN,SAMPLER", default="",
+                   help="run every command pinned to CPU MAIN and move "
+                   "embprof-run's sampler thread to CPU SAMPLER as soon as "
+                   "it exists: the workload keeps a CPU to itself, so what "
+                   "is left of the overhead is interference (caches, "
+                   "kernel locks, wake-ups), not the sampler's CPU time "
+                   "(overrides --taskset)")
     p.add_argument("--max-foreign", type=float, default=0.25,
                    help="a run during which other processes used more than "
                    "this much of one CPU on average (from /proc/stat) is "
@@ -209,18 +216,57 @@ def disturbed(a, r):
 
 
 TASKSET = []
+SAMPLER_CPU = None  # --split: the CPU the sampler thread is moved to
+
+
+def move_sampler(pid, cpu, deadline):
+    """Moves pid's thread named embprof-sampler to cpu, as soon as it
+    exists (it starts in embprof_init, before the script runs). Returns
+    True once moved."""
+    while time.perf_counter() < deadline:
+        try:
+            tids = os.listdir("/proc/%d/task" % pid)
+        except OSError:
+            return False
+        for tid in tids:
+            try:
+                with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
+                    if f.read().strip() == "embprof-sampler":
+                        os.sched_setaffinity(int(tid), {cpu})
+                        return True
+            except OSError:
+                continue
+        time.sleep(0.0005)
+    return False
+
+
+def communicate(argv, env, timeout, split):
+    """subprocess.run, plus moving the sampler thread when split."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         env=env, text=True)
+    moved = None
+    if split:
+        moved = move_sampler(p.pid, SAMPLER_CPU, time.perf_counter() + 2.0)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+        raise subprocess.TimeoutExpired(argv, timeout, output=out,
+                                        stderr=err)
+    return p.returncode, out, err, moved
 
 
 def run(argv, timeout, env):
+    split = SAMPLER_CPU is not None and "-o" in argv and \
+        os.path.basename(argv[0]).startswith("embprof-run")
     argv = TASKSET + argv
     load = loadavg()
     b0 = busy_cpu_s()
     c0 = children_cpu()
     t0 = time.perf_counter()
     try:
-        p = subprocess.run(argv, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env=env, timeout=timeout,
-                           text=True)
+        rc, out, err, moved = communicate(argv, env, timeout, split)
     except subprocess.TimeoutExpired as e:
         return {"ok": False, "rc": "timeout after %gs" % timeout,
                 "argv": argv, "stderr": str(e.stderr or "")[-2000:],
@@ -232,15 +278,17 @@ def run(argv, timeout, env):
     # users' builds and tests): the interference a round is judged by.
     foreign = (b1 - b0 - cpu) / t if b0 is not None and b1 is not None \
         else None
-    if p.returncode != 0:
+    if rc != 0:
         # Recorded, reported, left out of the ratios; the benchmark goes on.
-        rc = p.returncode
         return {"ok": False, "argv": argv, "wall": t, "stderr":
-                p.stderr[-2000:], "stdout": p.stdout[-500:],
+                err[-2000:], "stdout": out[-500:],
                 "rc": "signal %d" % -rc if rc < 0 else "exit %d" % rc}
-    m = ELAPSED_RE.findall(p.stdout)
-    p99 = P99_RE.search(p.stdout)
-    c = CLOSING_RE.search(p.stderr)
+    if split and not moved:
+        return {"ok": False, "argv": argv, "wall": t, "stderr": err[-2000:],
+                "rc": "--split: no embprof-sampler thread to move"}
+    m = ELAPSED_RE.findall(out)
+    p99 = P99_RE.search(out)
+    c = CLOSING_RE.search(err)
     return {"ok": True, "wall": t, "cpu": cpu, "load1": load,
             "foreign": foreign,
             "elapsed": float(m[-1]) if m else None,
@@ -336,6 +384,8 @@ def report(a, res, names, info, elapsed_total, failures, disturbed_runs):
     o = []
     o.append("## embprof-run overhead (%d rounds, %s, %s)" % (
         a.rounds, "shuffled order per round",
+        "split: workload on CPU %s, sampler thread on CPU %s" % tuple(
+            a.split.split(",")) if a.split else
         "pinned: taskset -c %s" % a.taskset if a.taskset else "not pinned"))
     o.append("")
     o.append("Machine: %s, %s vCPUs, kernel %s, CPython %s; source HEAD "
@@ -500,6 +550,13 @@ def main(argv=None):
         fail("peer interpreter %s not found (--python)" % a.python)
     if a.taskset:
         TASKSET[:] = ["taskset", "-c", a.taskset]
+    if a.split:
+        global SAMPLER_CPU
+        try:
+            main_cpu, SAMPLER_CPU = [int(x) for x in a.split.split(",")]
+        except ValueError:
+            fail("--split takes MAIN,SAMPLER (two CPU numbers), e.g. 1,0")
+        TASKSET[:] = ["taskset", "-c", str(main_cpu)]
     rng = random.Random(a.seed)
     env = clean_env()
     info = machine(a)
