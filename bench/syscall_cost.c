@@ -6,7 +6,7 @@
  *
  *   cc -O2 -D_GNU_SOURCE bench/syscall_cost.c -lpthread \
  *      -o build-bench/syscall_cost
- *   build-bench/syscall_cost [-n CALLS] [-b BATCHES]
+ *   build-bench/syscall_cost [-n CALLS] [-b BATCHES] [-s FLOOR_SECONDS]
  *
  * Two helper threads stand for Python threads: one spins (on a CPU), one
  * sleeps. Every figure is the median over BATCHES (default 5) batches of
@@ -37,6 +37,12 @@
  *   futex(FUTEX_WAKE) with no waiter     what unlocking a mutex that
  *                                        pthread_cond_timedwait re-took
  *                                        costs (glibc marks it contended)
+ *
+ * Then the wake-up floor: a thread that does nothing but wake at 100 Hz
+ * and 1 kHz for -s SECONDS (default 2), sleeping as the sampler does
+ * (pthread_cond_timedwait on CLOCK_MONOTONIC, then the mutex unlock) and
+ * with clock_nanosleep(TIMER_ABSTIME); its CPU time per wake-up is the
+ * cost under any sampler tick before any work.
  */
 #include <fcntl.h>
 #include <linux/futex.h>
@@ -52,6 +58,7 @@
 #include <unistd.h>
 
 static long n_calls = 50000;
+static double floor_s = 2.0;
 static int n_batches = 5;
 static atomic_int stop;
 static pid_t spin_tid, sleep_tid;
@@ -216,6 +223,68 @@ c_open_close(void)
     close(fd);
 }
 
+/* --- the wake-up floor --------------------------------------------------- */
+
+typedef struct waker {
+    long rate;
+    int use_cond;
+    uint64_t wakeups;
+    uint64_t cpu_ns;
+} waker;
+
+static void *
+waker_main(void *arg)
+{
+    waker *k = arg;
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t c;
+    pthread_condattr_t ca;
+    uint64_t period = 1000000000u / (uint64_t)k->rate;
+    uint64_t start = now_ns(CLOCK_MONOTONIC), next = start + period;
+    uint64_t end = start + (uint64_t)(floor_s * 1e9);
+    uint64_t cpu0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
+
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c, &ca);
+    while (next < end) {
+        struct timespec ts = {(time_t)(next / 1000000000u),
+                              (long)(next % 1000000000u)};
+
+        if (k->use_cond) {
+            pthread_mutex_lock(&m);
+            while (pthread_cond_timedwait(&c, &m, &ts) == 0) {
+            }
+            pthread_mutex_unlock(&m);
+        } else {
+            while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts,
+                                   NULL) != 0) {
+            }
+        }
+        k->wakeups++;
+        next += period;
+    }
+    k->cpu_ns = now_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+    pthread_cond_destroy(&c);
+    return NULL;
+}
+
+static void
+wake_floor(long rate, int use_cond)
+{
+    waker k = {rate, use_cond, 0, 0};
+    pthread_t t;
+
+    pthread_create(&t, NULL, waker_main, &k);
+    pthread_join(t, NULL);
+    printf("| %ld Hz | %s | %.1f | %.2f %% |\n", rate,
+           use_cond ? "pthread_cond_timedwait + unlock (the sampler's)"
+                    : "clock_nanosleep(TIMER_ABSTIME)",
+           k.wakeups ? (double)k.cpu_ns / (double)k.wakeups / 1000.0 : 0.0,
+           100.0 * (double)k.cpu_ns / (floor_s * 1e9));
+    fflush(stdout);
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -255,7 +324,7 @@ main(int argc, char **argv)
     pthread_t t1, t2;
     int opt;
 
-    while ((opt = getopt(argc, argv, "n:b:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:b:s:h")) != -1) {
         switch (opt) {
         case 'n':
             n_calls = atol(optarg);
@@ -263,9 +332,13 @@ main(int argc, char **argv)
         case 'b':
             n_batches = atoi(optarg);
             break;
+        case 's':
+            floor_s = atof(optarg);
+            break;
         default:
             fprintf(opt == 'h' ? stdout : stderr,
-                    "usage: syscall_cost [-n CALLS] [-b BATCHES]\n");
+                    "usage: syscall_cost [-n CALLS] [-b BATCHES] "
+                    "[-s FLOOR_SECONDS]\n");
             return opt == 'h' ? 0 : 2;
         }
     }
@@ -324,5 +397,15 @@ main(int argc, char **argv)
     atomic_store(&stop, 1);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
+    if (floor_s > 0) {
+        printf("\nwake-up floor: a thread that only wakes, %.1f s each, CPU "
+               "time per wake-up\n\n"
+               "| rate | sleep | CPU us per wake-up | share of one CPU |\n"
+               "|---|---|---|---|\n", floor_s);
+        wake_floor(100, 1);
+        wake_floor(100, 0);
+        wake_floor(1000, 1);
+        wake_floor(1000, 0);
+    }
     return 0;
 }
