@@ -66,7 +66,7 @@ static pid_t pid;
 static int pipefd[2];
 static int stat_fd;
 static clockid_t tid_clock;
-static char *pages;        /* 50 pages, a 200-byte "code header" on each */
+static char *pages; /* 50 pages, a 200-byte "code header" on each */
 static char src_buf[16384];
 static char dst_buf[16384];
 static struct iovec iov_l[50], iov_r[50];
@@ -185,7 +185,8 @@ c_futex_wake(void)
 static void
 c_pipe(void)
 {
-    if (write(pipefd[1], src_buf, 8) != 8 || read(pipefd[0], dst_buf, 8) != 8) {
+    if (write(pipefd[1], src_buf, 8) != 8 ||
+        read(pipefd[0], dst_buf, 8) != 8) {
         abort();
     }
 }
@@ -401,7 +402,8 @@ main(int argc, char **argv)
         printf("\nwake-up floor: a thread that only wakes, %.1f s each, CPU "
                "time per wake-up\n\n"
                "| rate | sleep | CPU us per wake-up | share of one CPU |\n"
-               "|---|---|---|---|\n", floor_s);
+               "|---|---|---|---|\n",
+               floor_s);
         wake_floor(100, 1);
         wake_floor(100, 0);
         wake_floor(1000, 1);

@@ -61,31 +61,30 @@ static uint64_t target_ident;
 static pid_t target_tid;
 static int failed;
 
-static const char py_src[] =
-    "import sys, threading\n"
-    "ready = threading.Event()\n"
-    "stop = False\n"
-    "ident = 0\n"
-    "tid = 0\n"
-    "def depth():\n"
-    "    f = sys._getframe(1)\n"
-    "    n = 0\n"
-    "    while f is not None:\n"
-    "        n += 1\n"
-    "        f = f.f_back\n"
-    "    return n\n"
-    "def leaf():\n"
-    "    global ident, tid\n"
-    "    ident = threading.get_ident()\n"
-    "    tid = threading.get_native_id()\n"
-    "    ready.set()\n"
-    "    x = 0\n"
-    "    while not stop:\n"
-    "        x += 1\n"
-    "def down(target):\n"
-    "    if depth() < target - 1:\n"
-    "        return down(target)\n"
-    "    leaf()\n";
+static const char py_src[] = "import sys, threading\n"
+                             "ready = threading.Event()\n"
+                             "stop = False\n"
+                             "ident = 0\n"
+                             "tid = 0\n"
+                             "def depth():\n"
+                             "    f = sys._getframe(1)\n"
+                             "    n = 0\n"
+                             "    while f is not None:\n"
+                             "        n += 1\n"
+                             "        f = f.f_back\n"
+                             "    return n\n"
+                             "def leaf():\n"
+                             "    global ident, tid\n"
+                             "    ident = threading.get_ident()\n"
+                             "    tid = threading.get_native_id()\n"
+                             "    ready.set()\n"
+                             "    x = 0\n"
+                             "    while not stop:\n"
+                             "        x += 1\n"
+                             "def down(target):\n"
+                             "    if depth() < target - 1:\n"
+                             "        return down(target)\n"
+                             "    leaf()\n";
 
 static uint64_t
 now_ns(clockid_t c)
@@ -112,7 +111,7 @@ typedef struct bench {
     ep_walker w;
     ep_store s;
     ep_wthread th[MAX_THREADS];
-    ep_wthread one;         /* the target as listed once */
+    ep_wthread one; /* the target as listed once */
     uint32_t code_slot[MAX_DEPTH];
     int32_t offset[MAX_DEPTH];
     uint32_t frame_ids[MAX_DEPTH];
@@ -258,8 +257,8 @@ bench_main(void *arg)
     b->last_depth = t->depth;
     printf("walk_cost: CPython %s, memory reads via %s, target depth %d, "
            "walked depth %u, %ld walks x %d batches\n",
-           ep_py_layout_get()->version, ep_memread_name(&b->w.mr),
-           depth_want, t->depth, n_walks, n_batches);
+           ep_py_layout_get()->version, ep_memread_name(&b->w.mr), depth_want,
+           t->depth, n_walks, n_batches);
     printf("\n| path | ns/walk (median) | min | max | CPU ns/walk | "
            "reads/walk | failed |\n|---|---|---|---|---|---|---|\n");
     for (int p = 0; p < P_COUNT; p++) {
@@ -281,15 +280,15 @@ bench_main(void *arg)
             }
             cpu[bt] = (double)(now_ns(CLOCK_THREAD_CPUTIME_ID) - c0) /
                       (double)n_walks;
-            wall[bt] = (double)(now_ns(CLOCK_MONOTONIC) - w0) /
-                       (double)n_walks;
+            wall[bt] =
+                (double)(now_ns(CLOCK_MONOTONIC) - w0) / (double)n_walks;
         }
         qsort(wall, (size_t)n_batches, sizeof(double), cmp_double);
         qsort(cpu, (size_t)n_batches, sizeof(double), cmp_double);
         median[p] = wall[n_batches / 2];
         printf("| %s | %.0f | %.0f | %.0f | %.0f | %.2f | %ld |\n",
-               path_name[p], wall[n_batches / 2], wall[0],
-               wall[n_batches - 1], cpu[n_batches / 2],
+               path_name[p], wall[n_batches / 2], wall[0], wall[n_batches - 1],
+               cpu[n_batches / 2],
                (double)(b->w.mr.reads - reads0) /
                    ((double)n_walks * n_batches),
                b->errors - err0);
