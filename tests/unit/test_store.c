@@ -1,13 +1,14 @@
 /* The profile store: interning of strings, functions and frames; stacks
  * aggregated per (thread, frames); weights summed into the total; reset
  * that keeps symbols; growth well past the hash indexes' first sizes;
- * threads found by (ident, tid) and renamed. */
+ * threads found by (ident, tid) and renamed; keys whose hashes collide. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "embprof.h"
@@ -291,6 +292,184 @@ growth(void **state)
     ep_store_free(&s);
 }
 
+/* ---- hash collisions ----------------------------------------------------
+ *
+ * Keys that differ must stay apart even when their 32-bit hashes are equal:
+ * the hash index hands every same-hash candidate to the table's own
+ * comparison. Colliding keys are found here by a birthday search with the
+ * same hash the store computes (hindex.h's functions, composed as store.c
+ * composes them); if the store ever hashes differently the keys may no
+ * longer collide, and the checks still hold, only with less power. */
+
+typedef struct hv {
+    uint32_t hash, value;
+} hv;
+
+static int
+cmp_hv(const void *a, const void *b)
+{
+    const hv *x = a, *y = b;
+
+    if (x->hash != y->hash) {
+        return x->hash < y->hash ? -1 : 1;
+    }
+    return x->value < y->value ? -1 : x->value > y->value;
+}
+
+/* Two 32-bit values with the same hash, among 2^19 spread over the whole
+ * range (FNV-1a keeps small, similar keys apart, so they would not collide);
+ * false if there are none. */
+static bool
+find_collision(uint32_t (*hash)(uint32_t), uint32_t *a, uint32_t *b)
+{
+    enum { N = 1 << 19 };
+    hv *v = malloc(N * sizeof(*v));
+    bool found = false;
+
+    assert_non_null(v);
+    for (uint32_t i = 0; i < N; i++) {
+        uint32_t x = i * 0x9E3779B1u; /* odd: a bijection */
+
+        v[i].hash = hash(x);
+        v[i].value = x;
+    }
+    qsort(v, N, sizeof(*v), cmp_hv);
+    for (uint32_t i = 1; i < N && !found; i++) {
+        if (v[i].hash == v[i - 1].hash) {
+            *a = v[i - 1].value;
+            *b = v[i].value;
+            found = true;
+        }
+    }
+    free(v);
+    return found;
+}
+
+static uint32_t
+stack_hash(uint32_t thread, const uint32_t *frames, uint32_t depth)
+{
+    return ep_hash_bytes(frames, depth * sizeof(uint32_t),
+                         ep_hash_u64(thread));
+}
+
+static uint32_t
+hash_frame_value(uint32_t v) /* stack [v] on thread 3 */
+{
+    return stack_hash(3, &v, 1);
+}
+
+static uint32_t
+hash_thread_value(uint32_t t) /* stack [7] on thread t */
+{
+    static const uint32_t seven = 7;
+
+    return stack_hash(t, &seven, 1);
+}
+
+static uint32_t
+hash_firstline(uint32_t line)
+{
+    ep_func f = {1, 2, (int32_t)line};
+
+    return ep_hash_bytes(&f, sizeof(f), EP_HASH_SEED);
+}
+
+static uint32_t
+hash_line(uint32_t line)
+{
+    ep_frame f = {4, (int32_t)line};
+
+    return ep_hash_bytes(&f, sizeof(f), EP_HASH_SEED);
+}
+
+static uint32_t
+hash_string(uint32_t v)
+{
+    char buf[16];
+    int n = snprintf(buf, sizeof(buf), "k%08x", v);
+
+    return ep_hash_bytes(buf, (size_t)n, EP_HASH_SEED);
+}
+
+static void
+collisions_stay_apart(void **state)
+{
+    ep_store s;
+    ep_weights w = {1, 0, 1, 0}, w2 = {2, 0, 2, 0};
+    uint32_t a, b;
+
+    (void)state;
+    ep_store_init(&s);
+
+    /* Same thread and depth, other frames. */
+    assert_true(find_collision(hash_frame_value, &a, &b));
+    assert_int_equal(ep_store_add(&s, 3, &a, 1, &w, 1), 0);
+    assert_int_equal(ep_store_add(&s, 3, &b, 1, &w2, 1), 0);
+    assert_int_equal(s.nstacks, 2);
+    assert_int_equal(ep_store_stack_frames(&s, &s.stacks[0])[0], a);
+    assert_int_equal(ep_store_stack_frames(&s, &s.stacks[1])[0], b);
+    assert_int_equal(s.stacks[0].w.samples, 1);
+    assert_int_equal(s.stacks[1].w.samples, 2);
+
+    /* Same frames, other threads. */
+    assert_true(find_collision(hash_thread_value, &a, &b));
+    {
+        static const uint32_t seven = 7;
+
+        assert_int_equal(ep_store_add(&s, a, &seven, 1, &w, 1), 0);
+        assert_int_equal(ep_store_add(&s, b, &seven, 1, &w2, 1), 0);
+        assert_int_equal(ep_store_add(&s, a, &seven, 1, &w, 1), 0);
+    }
+    assert_int_equal(s.nstacks, 4);
+    assert_int_equal(s.stacks[2].thread, a);
+    assert_int_equal(s.stacks[3].thread, b);
+    assert_int_equal(s.stacks[2].w.samples, 2);
+    assert_int_equal(s.stacks[3].w.samples, 2);
+
+    /* A stack and its prefixes: thread 0's hash seed is 0 and zero bytes
+     * keep FNV-1a at 0, so [], [0], [0,0] and [0,0,0] all hash alike. */
+    {
+        static const uint32_t zeros[3] = {0, 0, 0};
+
+        for (uint32_t d = 0; d <= 3; d++) {
+            assert_int_equal(ep_store_add(&s, 0, zeros, d, &w, 1), 0);
+        }
+        for (uint32_t d = 0; d <= 3; d++) {
+            assert_int_equal(ep_store_add(&s, 0, zeros, d, &w, 1), 0);
+        }
+        assert_int_equal(s.nstacks, 8);
+        for (uint32_t i = 4; i < 8; i++) {
+            assert_int_equal(s.stacks[i].depth, i - 4);
+            assert_int_equal(s.stacks[i].w.samples, 2);
+        }
+    }
+
+    /* Functions that differ only in their first line, frames only in
+     * their line, strings of the same length. */
+    assert_true(find_collision(hash_firstline, &a, &b));
+    assert_int_not_equal(ep_store_func(&s, 1, 2, (int32_t)a),
+                         ep_store_func(&s, 1, 2, (int32_t)b));
+    assert_int_equal(s.nfuncs, 2);
+    assert_true(find_collision(hash_line, &a, &b));
+    assert_int_not_equal(ep_store_frame(&s, 4, (int32_t)a),
+                         ep_store_frame(&s, 4, (int32_t)b));
+    assert_int_equal(s.nframes, 2);
+    assert_true(find_collision(hash_string, &a, &b));
+    {
+        char sa[16], sb[16];
+        int na = snprintf(sa, sizeof(sa), "k%08x", a);
+        int nb = snprintf(sb, sizeof(sb), "k%08x", b);
+        uint32_t ia = ep_store_str(&s, sa, (size_t)na);
+        uint32_t ib = ep_store_str(&s, sb, (size_t)nb);
+
+        assert_int_not_equal(ia, ib);
+        assert_string_equal(ep_store_strget(&s, ia), sa);
+        assert_string_equal(ep_store_strget(&s, ib), sb);
+        assert_int_equal(ep_store_str(&s, sb, (size_t)nb), ib);
+    }
+    ep_store_free(&s);
+}
+
 /* The hash index on its own, with colliding hashes. */
 static uint32_t keys[300];
 
@@ -340,6 +519,7 @@ main(void)
         cmocka_unit_test(reset_keeps_symbols),
         cmocka_unit_test(empty_stack),
         cmocka_unit_test(growth),
+        cmocka_unit_test(collisions_stay_apart),
         cmocka_unit_test(hindex_collisions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
