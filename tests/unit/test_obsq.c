@@ -118,7 +118,8 @@ typedef struct consumer_arg {
     atomic_int *producers_done;
     long next[PRODUCERS]; /* the next sequence number expected */
     uint64_t popped[PRODUCERS];
-    uint64_t bad; /* values out of order, duplicated or invented */
+    uint64_t total; /* every successful pop */
+    uint64_t bad;   /* values out of order, duplicated or invented */
 } consumer_arg;
 
 static const char *const producer_names[PRODUCERS] = {"p0", "p1", "p2", "p3"};
@@ -157,19 +158,37 @@ account(consumer_arg *c, const ep_obs *o)
     c->popped[id]++;
 }
 
+/* Pops one observation into the accounts; false when the queue is empty
+ * or has given back more than was ever pushed (a broken queue must fail
+ * the test, not spin forever). */
+static bool
+pop_one(consumer_arg *c)
+{
+    ep_obs o;
+
+    if (!ep_obsq_pop(c->q, &o)) {
+        return false;
+    }
+    if (++c->total > (uint64_t)PRODUCERS * PER_PRODUCER) {
+        c->bad++;
+        return false;
+    }
+    account(c, &o);
+    return true;
+}
+
 static void *
 consumer(void *p)
 {
     consumer_arg *c = p;
-    ep_obs o;
 
     for (;;) {
-        if (ep_obsq_pop(c->q, &o)) {
-            account(c, &o);
-        } else if (atomic_load(c->producers_done) == PRODUCERS) {
+        if (c->bad > 0) {
+            return NULL;
+        }
+        if (!pop_one(c) && atomic_load(c->producers_done) == PRODUCERS) {
             /* Every push finished before the flag: drain what is left. */
-            while (ep_obsq_pop(c->q, &o)) {
-                account(c, &o);
+            while (pop_one(c)) {
             }
             return NULL;
         }
