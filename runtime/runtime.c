@@ -15,12 +15,11 @@
 #include "export/export.h"
 #include "log.h"
 #include "memread.h"
+#include "probes/probe.h"
 #include "py/layout.h"
 #include "py/walker.h"
 
 #define EP_OBS_CAPACITY 65536
-
-static const char *const ep_probes[] = {"sampler"};
 
 /* Tells listeners (the control socket's subscribers) what changed. */
 static void emit(struct embprof *ep, const char *fmt, ...)
@@ -45,6 +44,7 @@ int
 ep_runtime_new(const struct embprof_config *cfg, struct embprof **out)
 {
     struct embprof *ep = calloc(1, sizeof(*ep));
+    size_t n;
     int rc;
 
     *out = NULL;
@@ -60,11 +60,15 @@ ep_runtime_new(const struct embprof_config *cfg, struct embprof **out)
     if ((rc = ep_store_init(&ep->store)) != EMBPROF_OK) {
         goto fail_store;
     }
-    if ((rc = ep_sampler_init(&ep->sampler, &ep->store)) != EMBPROF_OK) {
-        goto fail_sampler;
-    }
     if ((rc = ep_obsq_init(&ep->obs, EP_OBS_CAPACITY)) != EMBPROF_OK) {
         goto fail_obs;
+    }
+    for (n = 0; n < ep_probe_count; n++) {
+        const ep_probe *p = ep_probe_table[n];
+
+        if (p->init != NULL && (rc = p->init(ep)) != EMBPROF_OK) {
+            goto fail_probes;
+        }
     }
     ep->created_ns = ep_clock_now_ns();
     ep->created_real_ns = ep_clock_realtime_ns();
@@ -80,9 +84,14 @@ ep_runtime_new(const struct embprof_config *cfg, struct embprof **out)
     *out = ep;
     return EMBPROF_OK;
 
+fail_probes:
+    while (n-- > 0) {
+        if (ep_probe_table[n]->destroy != NULL) {
+            ep_probe_table[n]->destroy(ep);
+        }
+    }
+    ep_obsq_free(&ep->obs);
 fail_obs:
-    ep_sampler_destroy(&ep->sampler);
-fail_sampler:
     ep_store_free(&ep->store);
 fail_store:
     pthread_mutex_destroy(&ep->ctl_lock);
@@ -98,7 +107,11 @@ ep_runtime_free(struct embprof *ep)
         return;
     }
     ep_ctl_stop_all(ep);
-    ep_sampler_destroy(&ep->sampler);
+    for (size_t i = ep_probe_count; i-- > 0;) {
+        if (ep_probe_table[i]->destroy != NULL) {
+            ep_probe_table[i]->destroy(ep);
+        }
+    }
     ep_obsq_free(&ep->obs);
     ep_store_free(&ep->store);
     ep_opt_release(&ep->cfg);
@@ -106,52 +119,61 @@ ep_runtime_free(struct embprof *ep)
     free(ep);
 }
 
-static int
-probe_index(const char *probe)
+static const ep_probe *
+probe_get(const char *probe)
 {
-    for (size_t i = 0; probe && i < sizeof(ep_probes) / sizeof(*ep_probes);
-         i++) {
-        if (strcmp(probe, ep_probes[i]) == 0) {
-            return (int)i;
-        }
+    const ep_probe *p = ep_probe_find(probe);
+
+    if (p == NULL) {
+        ep_error(EMBPROF_EINVAL, "unknown probe \"%s\" (this build has: %s)",
+                 probe ? probe : "(null)", ep_probe_names());
     }
-    return ep_error(EMBPROF_EINVAL,
-                    "unknown probe \"%s\" (this build has: sampler)",
-                    probe ? probe : "(null)");
+    return p;
 }
 
+/* Sends {"event":"probe_started","probe":NAME,...describe...}. */
 static void
-sampler_opts(const struct embprof_config *c, ep_sampler_opts *o)
+emit_started(struct embprof *ep, const ep_probe *p)
 {
-    o->rate = (int)ep_cfg_int(c, EP_OPT_SAMPLER_RATE);
-    o->mode = (int)ep_cfg_int(c, EP_OPT_SAMPLER_MODE);
-    o->idle = ep_cfg_bool(c, EP_OPT_SAMPLER_IDLE);
-    o->gil_only = ep_cfg_bool(c, EP_OPT_SAMPLER_GIL_ONLY);
-    o->duration = ep_cfg_double(c, EP_OPT_SAMPLER_DURATION);
-    o->max_depth = (int)ep_cfg_int(c, EP_OPT_SAMPLER_MAX_DEPTH);
-    o->memread = (int)ep_cfg_int(c, EP_OPT_SAMPLER_MEMREAD);
+    char *line = NULL;
+    size_t n = 0;
+    FILE *f;
+
+    if (ep->on_event == NULL || (f = open_memstream(&line, &n)) == NULL) {
+        return;
+    }
+    fprintf(f, "{\"event\":\"probe_started\",\"probe\":\"%s\"", p->name);
+    if (p->describe != NULL) {
+        fputc(',', f);
+        p->describe(ep, f);
+    }
+    fputc('}', f);
+    if (fclose(f) == 0) {
+        ep->on_event(ep, line);
+    }
+    free(line);
 }
 
 int
 ep_ctl_start(struct embprof *ep, const char *probe, const char *options)
 {
+    const ep_probe *p = probe_get(probe);
     struct embprof_config next;
-    ep_sampler_opts o;
     int rc;
 
-    if ((rc = probe_index(probe)) < 0) {
-        return rc;
+    if (p == NULL) {
+        return EMBPROF_EINVAL;
     }
     pthread_mutex_lock(&ep->ctl_lock);
-    if (ep_sampler_running(&ep->sampler)) {
+    if (p->running(ep)) {
         pthread_mutex_unlock(&ep->ctl_lock);
-        return ep_error(EMBPROF_ESTATE, "sampler: already running (stop it "
-                                        "first)");
+        return ep_error(EMBPROF_ESTATE, "%s: already running (stop it first)",
+                        p->name);
     }
     /* Validate on a copy: a bad option changes nothing. */
     rc = ep_opt_copy(&next, &ep->cfg);
     if (rc == EMBPROF_OK) {
-        rc = ep_opt_apply_string(&next, "sampler", options);
+        rc = ep_opt_apply_string(&next, p->name, options);
         if (rc != EMBPROF_OK) {
             ep_opt_release(&next);
         }
@@ -160,31 +182,11 @@ ep_ctl_start(struct embprof *ep, const char *probe, const char *options)
         pthread_mutex_unlock(&ep->ctl_lock);
         return rc;
     }
-    sampler_opts(&next, &o);
-    if (ep->store.nstacks > 0 &&
-        (o.mode != ep->last_mode || o.rate != ep->last_rate)) {
-        /* Samples of another mode or rate do not add up: start afresh. */
-        pthread_mutex_lock(&ep->store.lock);
-        ep_store_reset(&ep->store);
-        pthread_mutex_unlock(&ep->store.lock);
-        ep_sampler_reset_counters(&ep->sampler);
-    }
-    rc = ep_sampler_start(&ep->sampler, &o);
+    rc = p->start(ep, &next);
     if (rc == EMBPROF_OK) {
         ep_opt_release(&ep->cfg);
         ep->cfg = next;
-        ep->last_mode = o.mode;
-        ep->last_rate = o.rate;
-        if (ep->refresh_names != NULL) {
-            ep->refresh_names(ep);
-        }
-        ep_log(EP_LOG_INFO, "sampler started: %s mode, %d Hz, memread %s",
-               o.mode == EP_SAMPLER_CPU ? "cpu" : "wall", o.rate,
-               ep->sampler.memread_name);
-        emit(ep,
-             "{\"event\":\"probe_started\",\"probe\":\"sampler\","
-             "\"rate\":%d,\"mode\":\"%s\"}",
-             o.rate, o.mode == EP_SAMPLER_CPU ? "cpu" : "wall");
+        emit_started(ep, p);
     } else {
         ep_opt_release(&next);
     }
@@ -195,18 +197,16 @@ ep_ctl_start(struct embprof *ep, const char *probe, const char *options)
 int
 ep_ctl_stop(struct embprof *ep, const char *probe)
 {
+    const ep_probe *p = probe_get(probe);
     int rc;
 
-    if ((rc = probe_index(probe)) < 0) {
-        return rc;
+    if (p == NULL) {
+        return EMBPROF_EINVAL;
     }
     pthread_mutex_lock(&ep->ctl_lock);
-    if (ep->refresh_names != NULL) {
-        ep->refresh_names(ep);
-    }
-    rc = ep_sampler_stop(&ep->sampler);
+    rc = p->stop(ep);
     if (rc == EMBPROF_OK) {
-        emit(ep, "{\"event\":\"probe_stopped\",\"probe\":\"sampler\"}");
+        emit(ep, "{\"event\":\"probe_stopped\",\"probe\":\"%s\"}", p->name);
     }
     pthread_mutex_unlock(&ep->ctl_lock);
     return rc;
@@ -216,9 +216,14 @@ int
 ep_ctl_stop_all(struct embprof *ep)
 {
     pthread_mutex_lock(&ep->ctl_lock);
-    if (ep->sampler.joinable) {
-        ep_sampler_stop(&ep->sampler);
-        ep_error_clear();
+    for (size_t i = ep_probe_count; i-- > 0;) {
+        const ep_probe *p = ep_probe_table[i];
+        bool owed = p->needs_stop ? p->needs_stop(ep) : p->running(ep);
+
+        if (owed) {
+            p->stop(ep);
+            ep_error_clear();
+        }
     }
     pthread_mutex_unlock(&ep->ctl_lock);
     return EMBPROF_OK;
@@ -227,9 +232,9 @@ ep_ctl_stop_all(struct embprof *ep)
 int
 ep_ctl_active(struct embprof *ep, const char *probe)
 {
-    int rc = probe_index(probe);
+    const ep_probe *p = probe_get(probe);
 
-    return rc < 0 ? rc : ep_sampler_running(&ep->sampler);
+    return p == NULL ? EMBPROF_EINVAL : (int)p->running(ep);
 }
 
 static void
@@ -261,7 +266,8 @@ ep_ctl_stats(struct embprof *ep, embprof_stats *out)
     pthread_mutex_unlock(&ep->store.lock);
 }
 
-/* Formats with ex into a memory buffer (store locked if from_store). */
+/* Formats with ex into a memory buffer. Sample formats run under the
+ * store's lock; a probe's own formats take their own locks. */
 static int
 format(struct embprof *ep, const ep_exporter *ex, char **buf, size_t *len)
 {
@@ -271,13 +277,14 @@ format(struct embprof *ep, const ep_exporter *ex, char **buf, size_t *len)
     int rc = EMBPROF_OK, frc;
 
     memset(&info, 0, sizeof(info));
+    info.ep = ep;
     info.store = &ep->store;
     info.mode = ep->last_mode;
     info.rate = ep->last_rate;
     info.start_real_ns = ep->created_real_ns;
     info.python_version = ep_py_layout_get()->version;
     ep_ctl_stats(ep, &info.stats);
-    if (!ex->from_store) {
+    if (ex->source == EP_EXPORT_WALK) {
         rc = ep_walker_open(
             &w, (int)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_MEMREAD),
             (uint32_t)ep_cfg_int(&ep->cfg, EP_OPT_SAMPLER_MAX_DEPTH));
@@ -288,12 +295,12 @@ format(struct embprof *ep, const ep_exporter *ex, char **buf, size_t *len)
     }
     mem = open_memstream(buf, len);
     if (mem == NULL) {
-        if (!ex->from_store) {
+        if (ex->source == EP_EXPORT_WALK) {
             ep_walker_close(&w);
         }
         return ep_error(EMBPROF_ENOMEM, "export: out of memory");
     }
-    if (ex->from_store) {
+    if (ex->source == EP_EXPORT_SAMPLES) {
         pthread_mutex_lock(&ep->store.lock);
         if (ep->store.nstacks == 0) {
             rc = ep_error(EMBPROF_ENODATA,
@@ -310,8 +317,12 @@ format(struct embprof *ep, const ep_exporter *ex, char **buf, size_t *len)
         pthread_mutex_unlock(&ep->store.lock);
     } else {
         frc = ex->fn(mem, &info);
-        ep_walker_close(&w);
-        if (frc != 0) {
+        if (ex->source == EP_EXPORT_WALK) {
+            ep_walker_close(&w);
+        }
+        if (frc < 0 && ex->source == EP_EXPORT_PROBE) {
+            rc = frc; /* the probe's exporter said why (ep_error) */
+        } else if (frc != 0) {
             rc =
                 ep_error(EMBPROF_ENOMEM, "export %s: out of memory", ex->name);
         }
@@ -415,10 +426,11 @@ int
 ep_ctl_reset(struct embprof *ep)
 {
     pthread_mutex_lock(&ep->ctl_lock);
-    pthread_mutex_lock(&ep->store.lock);
-    ep_store_reset(&ep->store);
-    pthread_mutex_unlock(&ep->store.lock);
-    ep_sampler_reset_counters(&ep->sampler);
+    for (size_t i = 0; i < ep_probe_count; i++) {
+        if (ep_probe_table[i]->reset != NULL) {
+            ep_probe_table[i]->reset(ep);
+        }
+    }
     emit(ep, "{\"event\":\"reset\"}");
     pthread_mutex_unlock(&ep->ctl_lock);
     return EMBPROF_OK;
@@ -461,12 +473,19 @@ ep_ctl_flush(struct embprof *ep)
 }
 
 /* Settings that may change while the host runs: they take effect at the
- * next start (sampler.*) or the next export (output.dir), or at once. */
+ * next start (a probe's own settings, sampler.* ...) or the next export
+ * (output.dir), or at once. */
 static bool
 runtime_settable(const char *key)
 {
-    return strncmp(key, "sampler.", 8) == 0 ||
-           strcmp(key, "output.dir") == 0 || strcmp(key, "output.file") == 0 ||
+    for (size_t i = 0; i < ep_probe_count; i++) {
+        size_t n = strlen(ep_probe_table[i]->name);
+
+        if (strncmp(key, ep_probe_table[i]->name, n) == 0 && key[n] == '.') {
+            return true;
+        }
+    }
+    return strcmp(key, "output.dir") == 0 || strcmp(key, "output.file") == 0 ||
            strcmp(key, "output.format") == 0 || strcmp(key, "log.level") == 0;
 }
 
@@ -541,8 +560,11 @@ ep_ctl_after_fork(struct embprof *ep)
     /* Only the forking thread survives: locks may be held by threads that
      * are gone. Re-create them; the sampler is not restarted. */
     pthread_mutex_init(&ep->ctl_lock, NULL);
-    pthread_mutex_init(&ep->store.lock, NULL);
-    ep_sampler_after_fork(&ep->sampler);
+    for (size_t i = 0; i < ep_probe_count; i++) {
+        if (ep_probe_table[i]->after_fork != NULL) {
+            ep_probe_table[i]->after_fork(ep);
+        }
+    }
     /* The control thread is gone too: close its listening sockets and
      * forget it; the socket file stays the parent's. */
     ep_control_after_fork(ep->control);

@@ -21,6 +21,7 @@
 #include "../export/export.h"
 #include "../log.h"
 #include "../options.h"
+#include "../probes/probe.h"
 #include "../py/layout.h"
 #include "../py/walker.h"
 #include "../runtime.h"
@@ -189,7 +190,7 @@ cmd_status(ep_conn *conn, const ep_request *req)
     embprof_stats st;
     uint64_t control_cpu = ep_clock_thread_cpu_ns(); /* this thread's */
     char *json = NULL, dir[4096], last[4096];
-    size_t len = 0, prefix = strlen("sampler.");
+    size_t len = 0;
     FILE *f;
     ep_reply r;
 
@@ -202,18 +203,27 @@ cmd_status(ep_conn *conn, const ep_request *req)
         ep_conn_error(conn, "internal", "out of memory", false);
         return;
     }
-    /* Probes and their options, straight from the option table. */
-    fprintf(f, "{\"sampler\":{\"active\":%s",
-            ep_ctl_active(ep, "sampler") == 1 ? "true" : "false");
-    for (int i = 0; i < EP_OPT_COUNT; i++) {
-        if (strncmp(ep_options[i].key, "sampler.", prefix) == 0) {
-            fputc(',', f);
-            ep_proto_json_str(f, ep_options[i].key + prefix);
-            fputc(':', f);
-            put_option(f, ep, i);
+    /* Probes and their options, straight from the probe and option
+     * tables. */
+    fputc('{', f);
+    for (size_t p = 0; p < ep_probe_count; p++) {
+        const char *name = ep_probe_table[p]->name;
+        size_t prefix = strlen(name);
+
+        fprintf(f, "%s\"%s\":{\"active\":%s", p ? "," : "", name,
+                ep_ctl_active(ep, name) == 1 ? "true" : "false");
+        for (int i = 0; i < EP_OPT_COUNT; i++) {
+            if (strncmp(ep_options[i].key, name, prefix) == 0 &&
+                ep_options[i].key[prefix] == '.') {
+                fputc(',', f);
+                ep_proto_json_str(f, ep_options[i].key + prefix + 1);
+                fputc(':', f);
+                put_option(f, ep, i);
+            }
         }
+        fputc('}', f);
     }
-    fputs("}}", f);
+    fputc('}', f);
     if (fclose(f) != 0 || ep_reply_begin(&r, 1) != 0) {
         free(json);
         ep_conn_error(conn, "internal", "out of memory", false);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,14 +15,14 @@
 #include "../probes/sampler.h"
 
 const ep_exporter ep_exporters[] = {
-    {"collapsed", ".folded|.collapsed", ep_export_collapsed, true,
+    {"collapsed", ".folded|.collapsed", ep_export_collapsed, EP_EXPORT_SAMPLES,
      "folded stacks, one 'thread;frame;... count' line per stack "
      "(flamegraph.pl, inferno, speedscope)"},
-    {"speedscope", ".speedscope.json|.json", ep_export_speedscope, true,
-     "speedscope JSON, one sampled profile per thread"},
-    {"top", ".txt", ep_export_top, true,
+    {"speedscope", ".speedscope.json|.json", ep_export_speedscope,
+     EP_EXPORT_SAMPLES, "speedscope JSON, one sampled profile per thread"},
+    {"top", ".txt", ep_export_top, EP_EXPORT_SAMPLES,
      "text: functions by own time, like py-spy top"},
-    {"dump", ".dump", ep_export_dump, false,
+    {"dump", ".dump", ep_export_dump, EP_EXPORT_WALK,
      "text: every thread's stack now, like py-spy dump"},
 };
 const size_t ep_exporters_count =
@@ -69,10 +70,34 @@ ep_export_for_path(const char *path)
     return best;
 }
 
+static char names[512];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void
+names_build(void)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < ep_exporters_count; i++) {
+        size_t n = strlen(ep_exporters[i].name);
+
+        if (o + n + 2 > sizeof(names)) {
+            break;
+        }
+        if (o > 0) {
+            names[o++] = '|';
+        }
+        memcpy(names + o, ep_exporters[i].name, n);
+        o += n;
+    }
+    names[o] = '\0';
+}
+
 const char *
 ep_export_names(void)
 {
-    return "collapsed|speedscope|top|dump";
+    pthread_once(&names_once, names_build);
+    return names;
 }
 
 int

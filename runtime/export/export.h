@@ -19,9 +19,12 @@
 #include "../profile/store.h"
 #include "../py/walker.h"
 
+struct embprof;
+
 /* What an exporter may print besides the store. */
 typedef struct ep_export_info {
-    const ep_store *store; /* caller holds store->lock */
+    struct embprof *ep;    /* EP_EXPORT_PROBE formats read their probe */
+    const ep_store *store; /* EP_EXPORT_SAMPLES: caller holds store->lock */
     int mode;              /* EP_SAMPLER_WALL or EP_SAMPLER_CPU */
     int rate;              /* Hz */
     embprof_stats stats;
@@ -30,13 +33,25 @@ typedef struct ep_export_info {
     ep_walker *walker; /* dump only: a walker to take stacks now */
 } ep_export_info;
 
+/* Returns 0, or non-zero if writing failed (out of memory). An
+ * EP_EXPORT_PROBE format may instead return a negative EMBPROF_E* status
+ * after ep_error() (e.g. EMBPROF_ENODATA: the probe never ran). */
 typedef int (*ep_export_fn)(FILE *out, const ep_export_info *info);
+
+/* Where a format's data comes from. */
+enum ep_export_source {
+    EP_EXPORT_SAMPLES, /* the sample store, locked by the controller;
+                          ENODATA when empty */
+    EP_EXPORT_WALK,    /* a fresh walk of every thread (dump) */
+    EP_EXPORT_PROBE,   /* a probe's own data (info->ep); the format locks
+                          and checks for data itself */
+};
 
 typedef struct ep_exporter {
     const char *name;
-    const char *extensions; /* '|'-separated, longest first */
+    const char *extensions; /* '|'-separated, longest first; "" for none */
     ep_export_fn fn;
-    bool from_store; /* false: takes a fresh walk (dump) */
+    int source; /* enum ep_export_source */
     const char *doc;
 } ep_exporter;
 
@@ -47,7 +62,8 @@ extern const size_t ep_exporters_count;
 const ep_exporter *ep_export_find(const char *name);
 /* By the path's extension; NULL if none matches. */
 const ep_exporter *ep_export_for_path(const char *path);
-/* "collapsed|speedscope|top|dump", for messages and --help. */
+/* "collapsed|speedscope|top|dump|...", for messages and --help (from
+ * the table; static text). */
 const char *ep_export_names(void);
 
 /* Joins a relative path to dir (dir NULL or "": as it is). Returns
