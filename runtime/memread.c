@@ -11,6 +11,9 @@
 
 #include "error.h"
 
+/* Bytes per write when the pipe holds at least that much. A pipe can be
+ * smaller (fs.pipe-user-pages-soft exhausted gives one page): the chunk is
+ * capped at the pipe's real capacity, or a large read would never fit. */
 #define EP_PIPE_CHUNK 32768
 
 static int
@@ -46,7 +49,18 @@ ep_memread_open(ep_reader *m, int method)
                         strerror(errno));
     }
     m->method = method;
+    if (method == EP_MEMREAD_PIPE) {
+        ep_memread_fit_pipe(m);
+    }
     return EMBPROF_OK;
+}
+
+void
+ep_memread_fit_pipe(ep_reader *m)
+{
+    int cap = fcntl(m->pipefd[0], F_GETPIPE_SZ);
+
+    m->chunk = cap > 0 && cap < EP_PIPE_CHUNK ? (size_t)cap : EP_PIPE_CHUNK;
 }
 
 void
@@ -80,7 +94,7 @@ pipe_read(ep_reader *m, void *dst, uintptr_t src, size_t n)
     char *d = dst;
 
     while (n > 0) {
-        size_t chunk = n < EP_PIPE_CHUNK ? n : EP_PIPE_CHUNK;
+        size_t chunk = n < m->chunk ? n : m->chunk;
         ssize_t w, r;
 
         m->reads++;

@@ -22,6 +22,7 @@ enum { EP_MEMREAD_AUTO, EP_MEMREAD_VM, EP_MEMREAD_PIPE };
 typedef struct ep_reader {
     int method;      /* EP_MEMREAD_VM or EP_MEMREAD_PIPE once opened */
     int pipefd[2];   /* pipe method only */
+    size_t chunk;    /* pipe method: bytes per write, <= the pipe's size */
     pid_t pid;       /* our pid, read once: getpid() is a system call */
     uint64_t reads;  /* system calls made */
     uint64_t faults; /* reads that failed */
@@ -38,6 +39,9 @@ int ep_memread(ep_reader *m, void *dst, uintptr_t src, size_t n);
  * leading ranges were read completely (all of them on success). */
 size_t ep_memread_v(ep_reader *m, const struct iovec *local,
                     const struct iovec *remote, size_t count);
+/* Pipe method: sizes the chunk to the pipe's capacity (done by open;
+ * again after the pipe's size changed). */
+void ep_memread_fit_pipe(ep_reader *m);
 /* The method's name ("process_vm_readv" or "pipe"). */
 const char *ep_memread_name(const ep_reader *m);
 

@@ -273,7 +273,11 @@ ep_opt_format(int id, const ep_optval *v, char *buf, size_t size)
         snprintf(buf, size, "%lld", (long long)v->i);
         break;
     case EP_OPT_DOUBLE:
-        snprintf(buf, size, "%g", v->d);
+        /* The shortest of %.15g and %.17g that reads back exactly. */
+        snprintf(buf, size, "%.15g", v->d);
+        if (strtod(buf, NULL) != v->d) {
+            snprintf(buf, size, "%.17g", v->d);
+        }
         break;
     case EP_OPT_BOOL:
         snprintf(buf, size, "%s", v->i ? "true" : "false");

@@ -9,6 +9,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,6 +282,31 @@ auto_picks_a_method_and_close_is_idempotent(void **state)
     assert_int_equal(r.pipefd[0], -1);
 }
 
+/* A pipe smaller than the usual chunk (one page, as the kernel hands out
+ * once fs.pipe-user-pages-soft is used up) still reads large ranges. */
+static void
+small_pipe_reads_large_ranges(void **state)
+{
+    size_t n = 100000;
+    unsigned char *src = malloc(n), *dst = malloc(n);
+    ep_reader r;
+
+    (void)state;
+    for (size_t i = 0; i < n; i++) {
+        src[i] = (unsigned char)(i * 7 + 3);
+    }
+    open_both(&r, EP_MEMREAD_PIPE);
+    assert_true(fcntl(r.pipefd[1], F_SETPIPE_SZ, 4096) >= 4096);
+    ep_memread_fit_pipe(&r);
+    assert_true(r.chunk <= (size_t)fcntl(r.pipefd[1], F_GETPIPE_SZ));
+    memset(dst, 0, n);
+    assert_int_equal(ep_memread(&r, dst, (uintptr_t)src, n), 0);
+    assert_memory_equal(dst, src, n);
+    ep_memread_close(&r);
+    free(src);
+    free(dst);
+}
+
 int
 main(void)
 {
@@ -291,6 +317,7 @@ main(void)
         cmocka_unit_test(vectored_stops_at_first_fault),
         cmocka_unit_test(vectored_many_ranges),
         cmocka_unit_test(large_reads_are_chunked),
+        cmocka_unit_test(small_pipe_reads_large_ranges),
         cmocka_unit_test(auto_picks_a_method_and_close_is_idempotent),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -275,6 +275,27 @@ doubles(void **state)
         assert_error_mentions("sampler.duration", NULL);
     }
     assert_true(ep_cfg_double(c, EP_OPT_SAMPLER_DURATION) == 2.5);
+    /* What config_get prints reads back as the same double, and stays
+     * short when a short form is exact. */
+    static const char *const exact[] = {"0.1", "1e-300", "123456.789012345",
+                                        "0.30000000000000004",
+                                        "86399.999999999985"};
+    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+        double want;
+
+        assert_int_equal(embprof_config_set(c, "sampler.duration", exact[i]),
+                         EMBPROF_OK);
+        want = ep_cfg_double(c, EP_OPT_SAMPLER_DURATION);
+        embprof_config_get(c, "sampler.duration", buf, sizeof(buf));
+        if (strtod(buf, NULL) != want) {
+            fail_msg("%s printed as %s, which reads back differently",
+                     exact[i], buf);
+        }
+    }
+    embprof_config_get(c, "sampler.duration", buf, sizeof(buf));
+    embprof_config_set(c, "sampler.duration", "0.1");
+    embprof_config_get(c, "sampler.duration", buf, sizeof(buf));
+    assert_string_equal(buf, "0.1");
     embprof_config_free(c);
 }
 
