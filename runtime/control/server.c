@@ -12,11 +12,13 @@
 #include "control_internal.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -949,9 +951,73 @@ ep_control_after_fork(ep_control *c)
     if (c == NULL) {
         return;
     }
-    /* Only the listening sockets, which never change after start: the
-     * client list may have been mid-update in the thread that is gone.
-     * Leftover client sockets close when the child exits or execs. */
+    /* The client list may have been mid-update in the thread that is
+     * gone, so it is not trusted: the child's copies of the server's
+     * sockets are found by what they are. A socket accepted from a
+     * listener has the listener's own address as its local address (a
+     * client socket, even one the host opened to its own server, has an
+     * unnamed or ephemeral one). Closing them lets the parent's clients
+     * see the end of a connection when the parent closes it, whatever
+     * the child does next. */
+    struct sockaddr_un ul;
+    struct sockaddr_storage tl;
+    socklen_t ulen = sizeof(ul), tlen = sizeof(tl);
+    bool have_unix = false, have_tcp = false;
+    DIR *d;
+
+    /* (The Unix listener was bound under a temporary name and renamed:
+     * its accepted sockets carry the bound name, so compare with what
+     * the listener itself reports.) */
+    if (c->unix_fd >= 0 &&
+        getsockname(c->unix_fd, (struct sockaddr *)&ul, &ulen) == 0 &&
+        ul.sun_family == AF_UNIX) {
+        have_unix = true;
+    }
+    if (c->tcp_fd >= 0 &&
+        getsockname(c->tcp_fd, (struct sockaddr *)&tl, &tlen) == 0 &&
+        tl.ss_family == AF_INET) {
+        have_tcp = true;
+    }
+    d = opendir("/proc/self/fd");
+    while (d != NULL) {
+        struct dirent *e = readdir(d);
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        struct stat st;
+        bool ours = false;
+        int fd;
+
+        if (e == NULL) {
+            break;
+        }
+        fd = atoi(e->d_name);
+        if (e->d_name[0] < '0' || e->d_name[0] > '9' || fd == dirfd(d) ||
+            fd == c->unix_fd || fd == c->tcp_fd || fstat(fd, &st) != 0 ||
+            !S_ISSOCK(st.st_mode) ||
+            getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+            continue;
+        }
+        if (sa.ss_family == AF_UNIX && have_unix) {
+            const struct sockaddr_un *un = (const struct sockaddr_un *)&sa;
+
+            ours = len == ulen && ul.sun_path[0] != '\0' &&
+                   memcmp(un->sun_path, ul.sun_path,
+                          ulen - offsetof(struct sockaddr_un, sun_path)) == 0;
+        } else if (sa.ss_family == AF_INET && have_tcp) {
+            const struct sockaddr_in *a = (const struct sockaddr_in *)&sa;
+            const struct sockaddr_in *l = (const struct sockaddr_in *)&tl;
+
+            ours = a->sin_port == l->sin_port &&
+                   (l->sin_addr.s_addr == htonl(INADDR_ANY) ||
+                    a->sin_addr.s_addr == l->sin_addr.s_addr);
+        }
+        if (ours) {
+            close(fd);
+        }
+    }
+    if (d != NULL) {
+        closedir(d);
+    }
     if (c->unix_fd >= 0) {
         close(c->unix_fd);
     }

@@ -307,6 +307,46 @@ def fork_child(a):
     cleanup(h.d)
 
 
+def fork_keeps_no_clients(a):
+    """A child forked while a client is connected does not keep that
+    connection: when the parent dies, the client sees the end at once, not
+    when the child exits."""
+    h = Host(a.embprof_run, mode="forklate")
+    try:
+        s, f = h.raw()
+        check(ask(f, "status")["ok"], "status before fork")
+        open(h.progress + ".dofork", "w").close()
+        for _ in range(200):
+            if os.path.exists(h.progress + ".forked"):
+                break
+            time.sleep(0.05)
+        check(os.path.exists(h.progress + ".forked"), "child never ran")
+        child = int(open(h.progress + ".forked").read())
+        h.proc.kill()
+        h.proc.wait()
+        t0 = time.time()
+        s.settimeout(3)
+        try:
+            rest = s.recv(100)
+        except socket.timeout:
+            rest = None
+        check(rest == b"", "connection still open %.1f s after the parent "
+              "died, while the fork child lives" % (time.time() - t0))
+        try:
+            os.kill(child, 0)
+            alive = True
+        except OSError:
+            alive = False
+        check(alive, "the child exited too early for the test to mean "
+              "anything")
+        f.close()
+        s.close()
+    finally:
+        h.kill()
+    cleanup(h.d)
+
+
 if __name__ == "__main__":
     main([("socket_file", socket_file), ("environment", environment),
-          ("peer_uid", peer_uid), ("tcp", tcp), ("fork_child", fork_child)])
+          ("peer_uid", peer_uid), ("tcp", tcp), ("fork_child", fork_child),
+          ("fork_keeps_no_clients", fork_keeps_no_clients)])

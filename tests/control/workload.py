@@ -5,7 +5,9 @@ thread, writes a progress counter to argv[1] every ~20 ms, and exits when
 the file argv[2] appears (or after 120 s). With argv[3] == "fork" it also
 forks a child that exits normally through the interpreter (which runs
 embprof's atexit hook in the child) while the parent goes on; with
-"threads" it starts 200 more threads asleep 20 frames deep.
+"threads" it starts 200 more threads asleep 20 frames deep; with
+"forklate" it forks when argv[1] + ".dofork" appears and the child sleeps
+4 s before it exits.
 """
 import os
 import sys
@@ -62,6 +64,16 @@ deadline = time.time() + 120
 while not os.path.exists(stop) and time.time() < deadline:
     control_test_busy_function()
     n += 1
+    if mode == "forklate" and os.path.exists(progress + ".dofork"):
+        # Forks once the test asks, while a client is connected; the
+        # child outlives that connection by seconds.
+        mode = ""
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(4)
+            os._exit(0)
+        with open(progress + ".forked", "w") as f:
+            f.write(str(pid))
     with open(progress + ".tmp", "w") as f:
         f.write(str(n))
     os.replace(progress + ".tmp", progress)
