@@ -25,6 +25,18 @@ def check(cond, msg):
 class Host:
     """embprof-run --socket SOCK workload.py, in a private directory."""
 
+    started = []  # every host of the current case, for failure reports
+
+    def report(self):
+        """For a failure message: how the host ended and its stderr."""
+        rc = getattr(self, "before_kill", self.proc.poll())
+        state = ("was running (the test stopped it)" if rc is None
+                 else "had exited with %s" % rc)
+        err = self.stderr().strip()
+        return "host pid %d %s%s" % (self.proc.pid, state,
+                                     (", stderr:\n" + err[-3000:]) if err
+                                     else "")
+
     def __init__(self, embprof_run, d=None, sets=(), extra=(), mode="",
                  sock=None, wait=True):
         self.embprof_run = embprof_run
@@ -48,6 +60,7 @@ class Host:
         self.stderr_path = os.path.join(self.d, "host.stderr")
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                      stderr=open(self.stderr_path, "w"))
+        Host.started.append(self)
         if wait:
             self.wait_ready()
 
@@ -123,6 +136,7 @@ class Host:
               "host stderr: " + self.stderr())
 
     def kill(self):
+        self.before_kill = self.proc.poll()
         if self.proc.poll() is None:
             open(self.stopfile, "w").close()
             self.proc.kill()
@@ -191,15 +205,20 @@ def main(cases, argv=None):
         if a.cases and name not in a.cases:
             continue
         t0 = time.time()
+        Host.started = []
         try:
             note = fn(a)
         except Failure as e:
             failed += 1
             print("FAIL %s: %s" % (name, e))
+            for h in Host.started:
+                print("  " + h.report())
             continue
         except Exception as e:  # noqa: BLE001 -- report and go on
             failed += 1
             print("FAIL %s: %s: %s" % (name, type(e).__name__, e))
+            for h in Host.started:
+                print("  " + h.report())
             continue
         if isinstance(note, str) and note.startswith("skip"):
             skipped += 1
