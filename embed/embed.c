@@ -492,10 +492,15 @@ embprof_gil_ensure(embprof *ep, const char *site)
     (void)ep;
     ep_gil_site = site;
     if (!registered) {
-        /* A host thread: it reaches Python through the GIL helpers. */
-        char name[32];
+        /* A host thread: it reaches Python through the GIL helpers. Its
+         * OS name stands in only if the host gave it no name: the main
+         * thread keeps the process's OS name after embprof_thread_name. */
+        char name[64];
+        bool host;
 
-        if (ep_names_os(ep_gettid(), name, sizeof(name))) {
+        if (!ep_names_get(ep_gettid(), (uint64_t)pthread_self(), name,
+                          sizeof(name), &host) &&
+            ep_names_os(ep_gettid(), name, sizeof(name))) {
             ep_names_set(ep_gettid(), (uint64_t)pthread_self(), name, true);
         }
         registered = true;
