@@ -18,6 +18,13 @@ if(TARGET static_host)
   embprof_driver(test_sample_static_host "integration;static;threads" 60
                  --host $<TARGET_FILE:static_host>)
 endif()
+if(TARGET threaded_server AND TARGET frame_loop)
+  set(_static "")
+  if(TARGET static_host)
+    set(_static --host $<TARGET_FILE:static_host>)
+  endif()
+  embprof_driver(test_sample_install "integration" 600 ${_static})
+endif()
 # The samples' profiles are judged by time shares: no CPU sharing.
 foreach(t test_sample_threaded_server test_sample_frame_loop
           test_sample_static_host)
