@@ -8,6 +8,8 @@
 -- policy samples every thread at 1 kHz for PROFILE_MS, then writes the
 -- profile under output.dir as slow-frames-N.folded and slow-frames-N.txt.
 -- A cooldown keeps one incident from writing a profile after another.
+-- When the host already runs the sampler, the policy writes the running
+-- profile under the same names instead of starting it.
 
 local BUDGET_MS = 16.7
 local PROFILE_MS = 1000
@@ -24,6 +26,14 @@ embprof.on("frame_ms", function(ms)
     end
     slow_frames = slow_frames + 1
     if profiling_left > 0 or cooldown_left > 0 then
+        return
+    end
+    if embprof.active("sampler") then
+        -- The host samples all the time already: keep what it has now.
+        embprof.log(string.format("slow frame (%.1f ms): writing the running profile", ms))
+        embprof.export{format = "collapsed", path = "slow-frames-%n.folded"}
+        embprof.export{format = "top", path = "slow-frames-%n.txt"}
+        cooldown_left = COOLDOWN_MS
         return
     end
     embprof.log(string.format(

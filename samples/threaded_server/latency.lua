@@ -9,6 +9,8 @@
 -- samples every thread at 1 kHz for PROFILE_MS, then writes
 -- slow-requests-N.folded and slow-requests-N.txt under output.dir. A
 -- cooldown keeps one incident from writing profile after profile.
+-- When the host already runs the sampler, the policy writes the running
+-- profile under the same names instead of starting it.
 
 local THRESHOLD_MS = 50
 local PROFILE_MS = 500
@@ -25,6 +27,14 @@ embprof.on("request_ms", function(ms)
     end
     slow = slow + 1
     if profiling_left > 0 or cooldown_left > 0 then
+        return
+    end
+    if embprof.active("sampler") then
+        -- The host samples all the time already: keep what it has now.
+        embprof.log(string.format("slow request (%.1f ms): writing the running profile", ms))
+        embprof.export{format = "collapsed", path = "slow-requests-%n.folded"}
+        embprof.export{format = "top", path = "slow-requests-%n.txt"}
+        cooldown_left = COOLDOWN_MS
         return
     end
     embprof.log(string.format(
