@@ -525,6 +525,31 @@ embprof_observe(embprof *ep, const char *name, double value)
     ep_obsq_push(&ep->obs, name, value, ep_clock_now_ns());
 }
 
+EMBPROF_API embprof_span
+embprof_span_begin(embprof *ep, const char *name)
+{
+    embprof_span span;
+
+    span.name = name;
+    span.start_ns = ep != NULL && name != NULL ? ep_clock_now_ns() : 0;
+    return span;
+}
+
+EMBPROF_API void
+embprof_span_end(embprof *ep, embprof_span span)
+{
+    uint64_t now;
+
+    if (ep == NULL || span.name == NULL || span.start_ns == 0) {
+        return;
+    }
+    now = ep_clock_now_ns();
+    /* One clock read for both the duration and the observation's time. */
+    ep_obsq_push(
+        &ep->obs, span.name,
+        now > span.start_ns ? (double)(now - span.start_ns) / 1e6 : 0.0, now);
+}
+
 static char ep_version_buf[256];
 
 static void

@@ -8,6 +8,7 @@
  *   embprof.export("out.speedscope.json")      # format from the extension
  *   embprof.export("out.txt", format="top")
  *   embprof.observe("latency_ms", 12.5)        # for the policy engine
+ *   with embprof.span("request"): ...          # observes the block's ms
  *   embprof.stats(), embprof.active("sampler"), embprof.reset()
  *
  * Errors raise embprof.Error (a RuntimeError) with embprof_last_error();
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "../runtime/error.h"
+#include "../runtime/log.h"
 #include "../runtime/runtime.h"
 #include "../runtime/threads.h"
 
@@ -27,10 +29,14 @@
 
 static PyObject *ep_py_error; /* embprof.Error, owned by the module */
 
-/* Observation names from Python must outlive the call: interned here,
- * bounded. Guarded by the GIL (module functions only). */
+/* Observation names from Python must outlive the call (the queue keeps
+ * the pointer): interned here for the life of the process, at most
+ * EP_OBS_NAMES_MAX distinct names. Past that, observations under new names
+ * are dropped and counted. Guarded by the GIL (module functions only). */
 static char *obs_names[EP_OBS_NAMES_MAX];
 static size_t nobs_names;
+static PyObject *obs_index; /* str -> slot in obs_names */
+static unsigned long long obs_names_dropped;
 
 static PyObject *
 raise_status(int rc)
@@ -153,60 +159,167 @@ py_stats(PyObject *self, PyObject *unused)
         return NULL;
     }
     ep_ctl_stats(ep, &st);
-    return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsK}", "ticks", (unsigned long long)st.ticks,
-        "samples", (unsigned long long)st.samples, "idle_skipped",
-        (unsigned long long)st.idle_skipped, "walk_errors",
-        (unsigned long long)st.walk_errors, "truncated",
-        (unsigned long long)st.truncated, "missed_ticks",
-        (unsigned long long)st.missed_ticks, "sampler_cpu_ns",
-        (unsigned long long)st.sampler_cpu_ns, "wall_ns",
-        (unsigned long long)st.wall_ns, "threads_seen",
-        (unsigned long long)st.threads_seen, "stacks",
-        (unsigned long long)st.stacks, "functions",
-        (unsigned long long)st.functions, "observations",
-        (unsigned long long)st.observations, "observations_dropped",
-        (unsigned long long)st.observations_dropped);
+    return Py_BuildValue("{sKsKsKsKsKsKsKsKsKsKsKsKsKsK}", "ticks",
+                         (unsigned long long)st.ticks, "samples",
+                         (unsigned long long)st.samples, "idle_skipped",
+                         (unsigned long long)st.idle_skipped, "walk_errors",
+                         (unsigned long long)st.walk_errors, "truncated",
+                         (unsigned long long)st.truncated, "missed_ticks",
+                         (unsigned long long)st.missed_ticks, "sampler_cpu_ns",
+                         (unsigned long long)st.sampler_cpu_ns, "wall_ns",
+                         (unsigned long long)st.wall_ns, "threads_seen",
+                         (unsigned long long)st.threads_seen, "stacks",
+                         (unsigned long long)st.stacks, "functions",
+                         (unsigned long long)st.functions, "observations",
+                         (unsigned long long)st.observations,
+                         "observations_dropped",
+                         (unsigned long long)st.observations_dropped,
+                         "observation_names_dropped", obs_names_dropped);
 }
 
+/* Returns the process-lifetime copy of a metric name, or NULL past the
+ * bound (or out of memory). A dict maps the Python string to its slot, so
+ * a repeated name costs one dict lookup. Caller holds the GIL. */
 static const char *
-intern_name(const char *name)
+intern_name(PyObject *key)
 {
-    for (size_t i = 0; i < nobs_names; i++) {
-        if (strcmp(obs_names[i], name) == 0) {
-            return obs_names[i];
-        }
-    }
-    if (nobs_names == EP_OBS_NAMES_MAX) {
+    PyObject *slot;
+    const char *name;
+    char *copy;
+
+    if (obs_index == NULL && (obs_index = PyDict_New()) == NULL) {
+        PyErr_Clear();
         return NULL;
     }
-    obs_names[nobs_names] = strdup(name);
-    return obs_names[nobs_names] ? obs_names[nobs_names++] : NULL;
+    slot = PyDict_GetItemWithError(obs_index, key);
+    if (slot != NULL) {
+        return obs_names[PyLong_AsSsize_t(slot)];
+    }
+    PyErr_Clear();
+    if (nobs_names == EP_OBS_NAMES_MAX ||
+        (name = PyUnicode_AsUTF8(key)) == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    copy = strdup(name);
+    slot = copy ? PyLong_FromSize_t(nobs_names) : NULL;
+    if (slot == NULL || PyDict_SetItem(obs_index, key, slot) != 0) {
+        Py_XDECREF(slot);
+        free(copy);
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_DECREF(slot);
+    obs_names[nobs_names] = copy;
+    return obs_names[nobs_names++];
+}
+
+/* The name for an observation, or NULL: then the observation is dropped
+ * and counted (a host's hot path never raises for a metric). */
+static const char *
+obs_name(PyObject *key)
+{
+    const char *name = intern_name(key);
+
+    if (name == NULL) {
+        if (obs_names_dropped++ == 0) {
+            ep_log(EP_LOG_WARN,
+                   "embprof.observe: more than %d distinct metric names; "
+                   "observations under new names are dropped (counted in "
+                   "stats()['observation_names_dropped'])",
+                   EP_OBS_NAMES_MAX);
+        }
+    }
+    return name;
 }
 
 static PyObject *
 py_observe(PyObject *self, PyObject *args)
 {
-    const char *name, *interned;
+    PyObject *key;
+    const char *name;
     double value;
 
     (void)self;
-    if (!PyArg_ParseTuple(args, "sd:observe", &name, &value)) {
+    if (!PyArg_ParseTuple(args, "Ud:observe", &key, &value)) {
         return NULL;
     }
     if (ep_embed_current == NULL) {
         Py_RETURN_NONE; /* like the C API: no runtime, nothing to do */
     }
-    interned = intern_name(name);
-    if (interned == NULL) {
-        PyErr_Format(PyExc_ValueError,
-                     "observe: more than %d distinct metric names",
-                     EP_OBS_NAMES_MAX);
-        return NULL;
+    name = obs_name(key);
+    if (name != NULL) {
+        embprof_observe(ep_embed_current, name, value);
     }
-    embprof_observe(ep_embed_current, interned, value);
     Py_RETURN_NONE;
 }
+
+/* --- embprof.span: `with embprof.span("request"):` ----------------------- */
+
+typedef struct {
+    PyObject_HEAD const char *name; /* interned; NULL past the bound */
+    embprof_span span;
+} ep_pyspan;
+
+static int
+pyspan_init(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = {"name", NULL};
+    ep_pyspan *sp = (ep_pyspan *)self;
+    PyObject *key;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "U:span", kwlist, &key)) {
+        return -1;
+    }
+    sp->name = obs_name(key);
+    sp->span.name = NULL;
+    sp->span.start_ns = 0;
+    return 0;
+}
+
+static PyObject *
+pyspan_enter(PyObject *self, PyObject *unused)
+{
+    ep_pyspan *sp = (ep_pyspan *)self;
+
+    (void)unused;
+    sp->span =
+        embprof_span_begin(sp->name ? ep_embed_current : NULL, sp->name);
+    return Py_NewRef(self);
+}
+
+static PyObject *
+pyspan_exit(PyObject *self, PyObject *args)
+{
+    ep_pyspan *sp = (ep_pyspan *)self;
+
+    (void)args;
+    /* An exception inside the block still ends the span (and is not
+     * swallowed: we return False). */
+    embprof_span_end(ep_embed_current, sp->span);
+    sp->span.start_ns = 0;
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef pyspan_methods[] = {
+    {"__enter__", pyspan_enter, METH_NOARGS, "start timing"},
+    {"__exit__", pyspan_exit, METH_VARARGS,
+     "observe the elapsed milliseconds under the span's name"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot pyspan_slots[] = {
+    {Py_tp_doc, "span(name): `with embprof.span(\"request\"):` observes "
+                "the block's duration in milliseconds under name"},
+    {Py_tp_init, (void *)pyspan_init},
+    {Py_tp_new, (void *)PyType_GenericNew},
+    {Py_tp_methods, pyspan_methods},
+    {0, NULL},
+};
+
+static PyType_Spec pyspan_spec = {
+    "embprof.span", sizeof(ep_pyspan), 0, Py_TPFLAGS_DEFAULT, pyspan_slots,
+};
 
 static PyObject *
 py_thread_name(PyObject *self, PyObject *args)
@@ -250,7 +363,8 @@ static PyMethodDef ep_methods[] = {
      "active(probe='sampler'): True if the probe runs"},
     {"stats", py_stats, METH_NOARGS, "stats(): the sampler's own figures"},
     {"observe", py_observe, METH_VARARGS,
-     "observe(name, value): queue a metric for the policy engine"},
+     "observe(name, value): queue a metric for the policy engine (at most "
+     "1024 distinct names; past that dropped and counted)"},
     {"thread_name", py_thread_name, METH_VARARGS,
      "thread_name(name): name the calling thread in profiles"},
     {"_atexit", py_atexit, METH_NOARGS,
@@ -274,6 +388,7 @@ PyObject *
 ep_pymodule_init(void)
 {
     PyObject *m = PyModule_Create(&ep_module);
+    PyObject *span_type;
 
     if (m == NULL) {
         return NULL;
@@ -285,7 +400,15 @@ ep_pymodule_init(void)
     if (ep_py_error == NULL ||
         PyModule_AddObject(m, "Error", Py_NewRef(ep_py_error)) != 0 ||
         PyModule_AddStringConstant(m, "__version__", EMBPROF_VERSION_STRING) !=
+            0 ||
+        PyModule_AddIntConstant(m, "OBSERVE_NAMES_MAX", EP_OBS_NAMES_MAX) !=
             0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    span_type = PyType_FromSpec(&pyspan_spec);
+    if (span_type == NULL || PyModule_AddObject(m, "span", span_type) != 0) {
+        Py_XDECREF(span_type);
         Py_DECREF(m);
         return NULL;
     }

@@ -177,11 +177,29 @@ EMBPROF_API void embprof_gil_release(embprof *ep, PyGILState_STATE state);
 #endif
 
 /* ------------------------------------------------------------------------
- * Observations, for the policy engine: a bounded lock-free queue. Never
- * blocks, never allocates; counts a drop when full. name must be a string
- * that lives as long as the process (a literal).
+ * Observations, for the policy engine (docs/POLICIES.md): a bounded
+ * lock-free queue drained by the control thread. Never blocks, never
+ * allocates, takes no lock; counts a drop when full. name must be a string
+ * that lives as long as the process (a literal). ep NULL: a no-op. Any
+ * thread, with or without the GIL.
  * ---------------------------------------------------------------------- */
 EMBPROF_API void embprof_observe(embprof *ep, const char *name, double value);
+
+/* A timed section: its duration becomes an observation under its name.
+ * A plain value on the caller's stack: no allocation, no lock. */
+typedef struct embprof_span {
+    const char *name;  /* as given to embprof_span_begin (a literal) */
+    uint64_t start_ns; /* monotonic; 0 when begun with a NULL ep */
+} embprof_span;
+
+/* Starts a span now (one monotonic clock read). ep NULL: a span that
+ * embprof_span_end ignores. Any thread. */
+EMBPROF_API embprof_span embprof_span_begin(embprof *ep, const char *name);
+/* Ends a span: observes its duration in MILLISECONDS (a double, so
+ * sub-millisecond spans keep their fraction) under span.name, as
+ * embprof_observe would. ep NULL, or a span begun with a NULL ep: a no-op.
+ * Any thread (not necessarily the one that began it). */
+EMBPROF_API void embprof_span_end(embprof *ep, embprof_span span);
 
 /* ------------------------------------------------------------------------
  * Errors and version
