@@ -76,6 +76,32 @@ typedef enum ep_opt_type {
       268435456, NULL,                                                        \
       "bytes of replies queued for a client that does not read; more "        \
       "drops it")                                                             \
+    X(POLICY_FILE, "policy.file", PATH, "", 0, 0, NULL,                       \
+      "Lua policy loaded at init and run on the control thread "              \
+      "(docs/POLICIES.md; empty: none)")                                      \
+    X(POLICY_DIR, "policy.dir", PATH, "", 0, 0, NULL,                         \
+      "if set, `policy load` through the control socket only reads files "    \
+      "under this directory (relative names resolve against it)")             \
+    X(POLICY_PERIOD_MS, "policy.period_ms", INT, "100", 10, 60000, NULL,      \
+      "how often the policy engine drains observations and runs due "         \
+      "timers (ms)")                                                          \
+    X(POLICY_MAX_INSTRUCTIONS, "policy.max_instructions", INT, "1000000",     \
+      1000, 1000000000, NULL,                                                 \
+      "Lua VM instructions one callback (or the main chunk) may run before "  \
+      "it is stopped with an error")                                          \
+    X(POLICY_MAX_CALL_MS, "policy.max_call_ms", DOUBLE, "250", 1, 60000,      \
+      NULL,                                                                   \
+      "wall-clock ms one callback may run, actions excepted (checked every "  \
+      "1000 instructions)")                                                   \
+    X(POLICY_MAX_MEMORY, "policy.max_memory", INT, "16777216", 262144,        \
+      1073741824, NULL,                                                       \
+      "bytes the policy's Lua state may allocate; past it allocations fail "  \
+      "with \"not enough memory\"")                                           \
+    X(POLICY_MAX_FAILURES, "policy.max_failures", INT, "3", 1, 1000, NULL,    \
+      "a rule that fails this many times in a row is disabled")               \
+    X(POLICY_MAX_ACTIONS, "policy.max_actions", INT, "20", 1, 1000, NULL,     \
+      "actions (start, export, reset) a policy may take per minute; more "    \
+      "are refused")                                                          \
     X(LOG_LEVEL, "log.level", ENUM, "warn", 0, 0,                             \
       "quiet|error|warn|info|debug", "what embprof logs")                     \
     X(LOG_FILE, "log.file", PATH, "", 0, 0, NULL,                             \

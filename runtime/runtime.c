@@ -547,6 +547,16 @@ ep_ctl_config_get(struct embprof *ep, const char *key, char *buf, size_t size)
 }
 
 void
+ep_ctl_emit(struct embprof *ep, const char *json)
+{
+    pthread_mutex_lock(&ep->ctl_lock);
+    if (ep->on_event != NULL) {
+        ep->on_event(ep, json);
+    }
+    pthread_mutex_unlock(&ep->ctl_lock);
+}
+
+void
 ep_ctl_last_export(struct embprof *ep, char *buf, size_t size)
 {
     pthread_mutex_lock(&ep->ctl_lock);

@@ -49,6 +49,13 @@ struct embprof {
     void (*on_event)(struct embprof *ep, const char *json);
     struct ep_control *control; /* the control server, or NULL */
 
+    /* Set by the GIL probe while it runs: the share (0..1) of thread time
+     * spent waiting for the GIL over its recent interval, or a negative
+     * value when it does not know yet. Called by the policy engine
+     * (embprof.stats().gil_wait_share) on the control thread; must not
+     * block. NULL: no GIL probe, and stats() leaves the field out. */
+    double (*gil_wait_share)(struct embprof *ep);
+
     /* embed/ state (see embed/embed.h). */
     bool owns_python;       /* embprof_init (true) or attach (false) */
     void *main_tstate;      /* PyThreadState of the init thread */
@@ -81,6 +88,9 @@ int ep_ctl_config_set(struct embprof *ep, const char *key, const char *val);
 /* Reads a setting into buf. */
 int ep_ctl_config_get(struct embprof *ep, const char *key, char *buf,
                       size_t size);
+/* Sends one event line (a JSON object, no newline) to the listeners of
+ * on_event, under ctl_lock. Any thread not holding ctl_lock. */
+void ep_ctl_emit(struct embprof *ep, const char *json);
 /* The path the last successful export wrote (controller's copy). */
 void ep_ctl_last_export(struct embprof *ep, char *buf, size_t size);
 /* In a fork child: forget threads that did not survive. */

@@ -26,6 +26,7 @@
 #include "../py/walker.h"
 #include "../runtime.h"
 #include "../threads.h"
+#include "../../scripting/policy.h"
 
 typedef void (*cmd_fn)(ep_conn *conn, const ep_request *req);
 
@@ -49,8 +50,6 @@ static const struct {
 } ep_planned[] = {
     {"gil", "gil comes with the GIL probe, which this build does not have "
             "yet"},
-    {"policy", "policy comes with the Lua policy engine, which this build "
-               "does not have yet"},
 };
 
 /* Settings a socket client may read but never set: they decide where
@@ -790,6 +789,98 @@ cmd_config(ep_conn *conn, const ep_request *req)
                   "usage: config get [KEY] | config set KEY VALUE", false);
 }
 
+/* policy load FILE | reload | list | disable NAME */
+static void
+cmd_policy(ep_conn *conn, const ep_request *req)
+{
+    ep_policy *p = conn->c->policy;
+    const char *verb = req->argv[1];
+    char *json = NULL;
+    size_t len = 0;
+    FILE *f;
+    ep_reply r;
+    int rc;
+
+    if (p == NULL) {
+        ep_conn_error(conn, "internal", "no policy engine", false);
+        return;
+    }
+    if (strcmp(verb, "list") == 0 && req->argc == 2) {
+        /* read level: nothing changes */
+    } else if ((strcmp(verb, "load") == 0 && req->argc == 3) ||
+               (strcmp(verb, "reload") == 0 && req->argc == 2) ||
+               (strcmp(verb, "disable") == 0 && req->argc == 3)) {
+        if (conn->level < EP_LEVEL_ADMIN) {
+            char msg[80];
+
+            snprintf(msg, sizeof(msg), "policy %s needs the admin level",
+                     verb);
+            ep_conn_error(conn, "forbidden", msg, false);
+            return;
+        }
+    } else {
+        ep_conn_error(conn, "bad_request",
+                      "usage: policy load FILE | reload | list | disable "
+                      "NAME",
+                      false);
+        return;
+    }
+    if (strcmp(verb, "load") == 0) {
+        const char *dir = ep_policy_dir(p);
+        char full[4096];
+
+        if (dir[0] != '\0') {
+            rc = ep_proto_confine(dir, req->argv[2], full, sizeof(full));
+            if (rc == EP_CONFINE_FORBIDDEN) {
+                char msg[300];
+
+                snprintf(msg, sizeof(msg),
+                         "policy load: %.200s is outside policy.dir",
+                         req->argv[2]);
+                ep_conn_error(conn, "forbidden", msg, false);
+                return;
+            }
+            if (rc != EMBPROF_OK) {
+                send_status(conn, rc);
+                return;
+            }
+        } else {
+            snprintf(full, sizeof(full), "%s", req->argv[2]);
+        }
+        rc = ep_policy_load(p, full);
+    } else if (strcmp(verb, "reload") == 0) {
+        rc = ep_policy_reload(p);
+    } else if (strcmp(verb, "disable") == 0) {
+        rc = ep_policy_disable(p, req->argv[2]);
+    } else {
+        rc = EMBPROF_OK;
+    }
+    if (rc != EMBPROF_OK) {
+        /* A policy that does not load is the script's fault, not a bad
+         * argument: its own code, with file:line in the message. */
+        if (rc == EMBPROF_EINVAL || rc == EMBPROF_ENOMEM) {
+            ep_conn_error(conn, "policy_error", embprof_last_error(), false);
+        } else {
+            send_status(conn, rc);
+        }
+        return;
+    }
+    f = open_memstream(&json, &len);
+    if (f == NULL) {
+        ep_conn_error(conn, "internal", "out of memory", false);
+        return;
+    }
+    ep_policy_describe(p, f);
+    if (fclose(f) != 0 || ep_reply_begin(&r, 1) != 0) {
+        free(json);
+        ep_conn_error(conn, "internal", "out of memory", false);
+        return;
+    }
+    ep_reply_raw(&r, "policy", json);
+    free(json);
+    send_reply(conn, &r);
+}
+
 static void
 cmd_subscribe(ep_conn *conn, const ep_request *req)
 {
@@ -894,9 +985,14 @@ static const ep_command ep_commands[] = {
     {"config", 1, 3, EP_LEVEL_READ, "config get [KEY] | config set KEY VALUE",
      "read settings; set those that may change at run time (set: admin)",
      cmd_config},
+    {"policy", 1, 2, EP_LEVEL_READ,
+     "policy load FILE | reload | list | disable NAME",
+     "the Lua policy: load or reload it (a failure keeps the old one), "
+     "list its rules, disable a rule (load/reload/disable: admin)",
+     cmd_policy},
     {"subscribe", 0, 0, EP_LEVEL_READ, "subscribe",
      "stream events as JSON lines: probe_started, probe_stopped, "
-     "export_written, reset, config_set",
+     "export_written, reset, config_set, policy_*",
      cmd_subscribe},
     {"level", 0, 1, EP_LEVEL_READ, "level [read|admin]",
      "show or lower this session's level", cmd_level},

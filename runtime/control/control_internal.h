@@ -105,6 +105,7 @@ struct ep_control {
     } allow[EP_CONTROL_MAX_UIDS];
     int nallow;
     char token[256]; /* "" when no TCP listener */
+    struct ep_policy *policy; /* the Lua policy engine (scripting/) */
 };
 
 /* Queues a reply line (buf, len, '\n'-terminated) on conn. A reply

@@ -39,6 +39,7 @@
 #include "../log.h"
 #include "../options.h"
 #include "../runtime.h"
+#include "../../scripting/policy.h"
 
 #define EP_PENDING_MAX 1024       /* event lines queued for subscribers */
 #define EP_LINGER_SECONDS 2       /* reading after our last reply */
@@ -804,6 +805,9 @@ control_free(ep_control *c)
 {
     struct stat st;
 
+    /* The policy's timer lives on the base: it goes first. */
+    ep_policy_free(c->policy);
+    c->policy = NULL;
     while (c->conns != NULL) {
         conn_free(c->conns);
     }
@@ -847,12 +851,14 @@ ep_control_start(struct embprof *ep, ep_control **out)
     const struct embprof_config *cfg = &ep->cfg;
     const char *path = ep_cfg_str(cfg, EP_OPT_CONTROL_SOCKET);
     const char *listen_spec = ep_cfg_str(cfg, EP_OPT_CONTROL_LISTEN);
+    const char *policy_file = ep_cfg_str(cfg, EP_OPT_POLICY_FILE);
     ep_control *c;
     sigset_t all, old;
     int rc;
 
     *out = NULL;
-    if (path[0] == '\0' && listen_spec[0] == '\0') {
+    /* The thread also runs for a policy alone: its timer lives here. */
+    if (path[0] == '\0' && listen_spec[0] == '\0' && policy_file[0] == '\0') {
         return EMBPROF_OK;
     }
     /* Other threads wake the loop with event_active: libevent needs its
@@ -890,6 +896,17 @@ ep_control_start(struct embprof *ep, ep_control **out)
                         ep_cfg_bool(cfg, EP_OPT_CONTROL_LISTEN_ANY),
                         ep_cfg_str(cfg, EP_OPT_CONTROL_TOKEN_FILE));
     }
+    if (rc == EMBPROF_OK) {
+        rc = ep_policy_new(ep, c->base, &c->policy);
+    }
+    if (rc == EMBPROF_OK && policy_file[0] != '\0') {
+        /* Loaded here, before the thread runs: a broken policy.file fails
+         * init with its file:line, like any other bad setting. */
+        rc = ep_policy_load(c->policy, policy_file);
+        if (rc != EMBPROF_OK) {
+            rc = ep_error(rc, "policy.file: %s", embprof_last_error());
+        }
+    }
     if (rc != EMBPROF_OK) {
         control_free(c);
         return rc;
@@ -911,9 +928,11 @@ ep_control_start(struct embprof *ep, ep_control **out)
     ep->control = c;
     ep->on_event = on_event;
     pthread_mutex_unlock(&ep->ctl_lock);
-    ep_log(EP_LOG_INFO, "control: listening on %s%s%s",
-           c->path[0] ? c->path : "",
-           c->path[0] && c->listen_desc[0] ? " and " : "", c->listen_desc);
+    if (c->path[0] != '\0' || c->listen_desc[0] != '\0') {
+        ep_log(EP_LOG_INFO, "control: listening on %s%s%s",
+               c->path[0] ? c->path : "",
+               c->path[0] && c->listen_desc[0] ? " and " : "", c->listen_desc);
+    }
     *out = c;
     return EMBPROF_OK;
 }
