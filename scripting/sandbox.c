@@ -155,6 +155,11 @@ sb_collectgarbage(lua_State *L)
 static int
 sb_setmetatable(lua_State *L)
 {
+    int t = lua_type(L, 2);
+
+    /* Checked here so that errors name this function, not '?'. */
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
     if (lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL) {
         return luaL_error(L, "setmetatable: __gc metamethods are not "
                              "allowed in a policy");
