@@ -48,6 +48,9 @@ usage(FILE *out)
             "  -s, --socket PATH     open the control socket at PATH for "
             "embprofctl\n"
             "                        (control.socket)\n"
+            "  -p, --policy FILE     run the Lua policy FILE on the control "
+            "thread\n"
+            "                        (policy.file; docs/POLICIES.md)\n"
             "      --set KEY=VALUE   set any option below\n"
             "  -V, --version         print versions and exit\n"
             "  -h, --help            print this help and exit\n"
@@ -165,6 +168,9 @@ main(int argc, char **argv)
         } else if (!missing && (v = value_of(argc, argv, &i, "-s", "--socket",
                                              &missing))) {
             r = set(cfg, "control.socket", v);
+        } else if (!missing && (v = value_of(argc, argv, &i, "-p", "--policy",
+                                             &missing))) {
+            r = set(cfg, "policy.file", v);
         } else if (!missing &&
                    (v = value_of(argc, argv, &i, NULL, "--set", &missing))) {
             const char *eq = strchr(v, '=');
