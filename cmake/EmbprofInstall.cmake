@@ -1,4 +1,5 @@
-# Installs the header, both libraries, embprof-run, a CMake package
+# Installs the header, both libraries, embprof-run, the sample policies,
+# a CMake package
 # (find_package(embprof) -> embprof::embprof) and embprof.pc.
 include(CMakePackageConfigHelpers)
 
@@ -8,6 +9,9 @@ install(TARGETS embprof embprof_static EXPORT embprofTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS embprof-run RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+# The sample policies (docs/POLICIES.md), to copy and adapt.
+install(DIRECTORY samples/policies/ DESTINATION ${CMAKE_INSTALL_DATADIR}/embprof/policies
+        FILES_MATCHING PATTERN "*.lua")
 install(EXPORT embprofTargets NAMESPACE embprof::
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/embprof)
 configure_package_config_file(cmake/embprofConfig.cmake.in

@@ -86,14 +86,14 @@ typedef enum ep_opt_type {
       "how often the policy engine drains observations and runs due "         \
       "timers (ms)")                                                          \
     X(POLICY_MAX_INSTRUCTIONS, "policy.max_instructions", INT, "1000000",     \
-      1000, 1000000000, NULL,                                                 \
+      100, 1000000000, NULL,                                                  \
       "Lua VM instructions one callback (or the main chunk) may run before "  \
-      "it is stopped with an error")                                          \
+      "it is stopped with an error (counted in steps of 1000)")               \
     X(POLICY_MAX_CALL_MS, "policy.max_call_ms", DOUBLE, "250", 1, 60000,      \
       NULL,                                                                   \
       "wall-clock ms one callback may run, actions excepted (checked every "  \
       "1000 instructions)")                                                   \
-    X(POLICY_MAX_MEMORY, "policy.max_memory", INT, "16777216", 262144,        \
+    X(POLICY_MAX_MEMORY, "policy.max_memory", INT, "16777216", 65536,         \
       1073741824, NULL,                                                       \
       "bytes the policy's Lua state may allocate; past it allocations fail "  \
       "with \"not enough memory\"")                                           \
