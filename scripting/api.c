@@ -171,6 +171,22 @@ api_window(lua_State *L)
     if (!(seconds >= 0.01 && seconds <= 86400)) {
         return luaL_error(L, "window: seconds must be 0.01..86400");
     }
+    /* A window is its (metric, length): asking again, say inside a
+     * callback, returns the same window with its data, not a new empty
+     * one (which would also use up the limit). */
+    {
+        uint64_t span = ep_window_span_ns(seconds);
+
+        for (int i = 0; i < s->nwindows; i++) {
+            if (s->windows[i]->span_ns == span &&
+                strcmp(s->metrics[s->win_metric[i]].name, metric) == 0) {
+                lw = lua_newuserdatauv(L, sizeof(*lw), 0);
+                lw->idx = i;
+                luaL_setmetatable(L, EP_WINDOW_MT);
+                return 1;
+            }
+        }
+    }
     if (s->nwindows == EP_POLICY_MAX_WINDOWS) {
         return luaL_error(L, "too many windows (at most %d)",
                           EP_POLICY_MAX_WINDOWS);
@@ -673,6 +689,7 @@ api_export(lua_State *L)
     char dflt[300], key[64], msg[512], dir[4096], path[4096], full[4096];
     const char *slash;
     lua_Integer keep = 0;
+    unsigned *counter;
     double cooldown;
     uint64_t t0;
     int rc;
@@ -727,7 +744,18 @@ api_export(lua_State *L)
         return luaL_error(L, "export: keep needs %%t or %%n in the file "
                              "name");
     }
-    if (expand(tmpl, p->export_counter + 1, path, sizeof(path), &why) != 0) {
+    counter = &p->export_counter;
+    for (int i = 0; i < p->ncounters; i++) {
+        if (strcmp(p->counters[i].tmpl, tmpl) == 0) {
+            counter = &p->counters[i].n;
+        }
+    }
+    if (counter == &p->export_counter && strlen(tmpl) < 128 &&
+        p->ncounters < EP_POLICY_MAX_COOLDOWNS) {
+        snprintf(p->counters[p->ncounters].tmpl, 128, "%s", tmpl);
+        counter = &p->counters[p->ncounters++].n;
+    }
+    if (expand(tmpl, *counter + 1, path, sizeof(path), &why) != 0) {
         return luaL_error(L, "%s", why);
     }
     ep_ctl_config_get(p->ep, "output.dir", dir, sizeof(dir));
@@ -746,7 +774,7 @@ api_export(lua_State *L)
     t0 = action_begin();
     rc = ep_ctl_export(p->ep, ex->name, full);
     if (rc == EMBPROF_OK) {
-        p->export_counter++;
+        (*counter)++;
         if (keep > 0) {
             char d[4096];
             char *last;

@@ -171,7 +171,8 @@ ep_policy_add_rule(ep_script *s, lua_State *L, ep_rule_kind kind,
             snprintf(base, sizeof(base), "%s:%d", ar.short_src,
                      ar.currentline);
         } else {
-            snprintf(base, sizeof(base), "%.60s:rule%d", s->name, s->nrules + 1);
+            snprintf(base, sizeof(base), "%.60s:rule%d", s->name,
+                     s->nrules + 1);
         }
     }
     r = &s->rules[s->nrules];

@@ -97,7 +97,15 @@ struct ep_policy {
     /* the global action limit: times of the last max_actions actions */
     uint64_t *action_ns;
     int naction;
-    unsigned export_counter; /* %n */
+    /* %n: one counter per path template, so that "x-%n.folded" and
+     * "x-%n.txt" written together get the same number; templates past
+     * the table share export_counter. */
+    struct {
+        char tmpl[128];
+        unsigned n;
+    } counters[EP_POLICY_MAX_COOLDOWNS];
+    int ncounters;
+    unsigned export_counter;
     uint64_t log_second, log_lines, log_dropped;
     /* counters */
     uint64_t loads, load_errors, drained, unmatched, actions, refused;

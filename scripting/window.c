@@ -6,20 +6,25 @@
 #include <math.h>
 #include <string.h>
 
-void
-ep_window_init(ep_window *w, double seconds)
+uint64_t
+ep_window_span_ns(double seconds)
 {
     double ns = seconds * 1e9;
+    uint64_t slot;
 
-    memset(w, 0, sizeof(*w));
     if (!(ns >= 1e6)) {
         ns = 1e6;
     }
-    w->slot_ns = (uint64_t)(ns / EP_WINDOW_SLOTS);
-    if (w->slot_ns == 0) {
-        w->slot_ns = 1;
-    }
-    w->span_ns = w->slot_ns * EP_WINDOW_SLOTS;
+    slot = (uint64_t)(ns / EP_WINDOW_SLOTS);
+    return (slot ? slot : 1) * EP_WINDOW_SLOTS;
+}
+
+void
+ep_window_init(ep_window *w, double seconds)
+{
+    memset(w, 0, sizeof(*w));
+    w->span_ns = ep_window_span_ns(seconds);
+    w->slot_ns = w->span_ns / EP_WINDOW_SLOTS;
 }
 
 int

@@ -50,6 +50,8 @@ typedef struct ep_window_stats {
     double sum, min, max; /* 0 when count is 0 */
 } ep_window_stats;
 
+/* The length a window over `seconds` really has (whole slots, >= 1 ms). */
+uint64_t ep_window_span_ns(double seconds);
 /* Makes w an empty window over the last `seconds` (> 0; at least 1 ms). */
 void ep_window_init(ep_window *w, double seconds);
 /* Adds one observation made at monotonic time t_ns. */

@@ -346,6 +346,26 @@ def c_rolling_keep(a):
         h.finish()
 
 
+def c_windows_and_counters(a):
+    """A window asked for again (in a loop, in a callback) is the same
+    window, not one more towards the limit; %n counts per template, so
+    files written together share their number."""
+    h, ev = host(a)
+    path = write(h, "pairs.lua",
+                 "local w = embprof.window('m', 5)\n"
+                 "for i = 1, 100 do embprof.window('m', 5) end\n"
+                 "for i = 1, 2 do\n"
+                 "  assert(embprof.export{format='dump', path='pair-%n.dump'})\n"
+                 "  assert(embprof.export{format='dump', path='pair-%n.txt'})\n"
+                 "end\n")
+    r = req(h, "policy load " + path)
+    check(r["ok"] and r["policy"]["windows"] == 1, r)
+    got = sorted(x for x in os.listdir(h.out) if x.startswith("pair-"))
+    check(got == ["pair-1.dump", "pair-1.txt", "pair-2.dump", "pair-2.txt"],
+          got)
+    h.alive()
+
+
 def c_zz_host_ends_cleanly(a):
     if _host is not None:
         _host[0].finish()
