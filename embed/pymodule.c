@@ -73,9 +73,15 @@ py_start(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     ep_embed_collect_names();
-    Py_BEGIN_ALLOW_THREADS rc = ep_ctl_start(ep, probe, options);
-    Py_END_ALLOW_THREADS return rc == EMBPROF_OK ? Py_NewRef(Py_None)
-                                                 : raise_status(rc);
+    if (strcmp(probe, "tracer") == 0) {
+        /* With the GIL: the hooks go in now, on this interpreter. Safe:
+         * no holder of ctl_lock ever waits for the GIL. */
+        rc = ep_ctl_start(ep, probe, options);
+    } else {
+        Py_BEGIN_ALLOW_THREADS rc = ep_ctl_start(ep, probe, options);
+        Py_END_ALLOW_THREADS
+    }
+    return rc == EMBPROF_OK ? Py_NewRef(Py_None) : raise_status(rc);
 }
 
 static PyObject *
@@ -92,9 +98,13 @@ py_stop(PyObject *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     ep_embed_collect_names();
-    Py_BEGIN_ALLOW_THREADS rc = ep_ctl_stop(ep, probe);
-    Py_END_ALLOW_THREADS return rc == EMBPROF_OK ? Py_NewRef(Py_None)
-                                                 : raise_status(rc);
+    if (strcmp(probe, "tracer") == 0) {
+        rc = ep_ctl_stop(ep, probe); /* with the GIL, as in start */
+    } else {
+        Py_BEGIN_ALLOW_THREADS rc = ep_ctl_stop(ep, probe);
+        Py_END_ALLOW_THREADS
+    }
+    return rc == EMBPROF_OK ? Py_NewRef(Py_None) : raise_status(rc);
 }
 
 static PyObject *
@@ -341,6 +351,10 @@ py_atexit(PyObject *self, PyObject *unused)
     (void)unused;
     if (ep_embed_current != NULL) {
         ep_embed_collect_names();
+        /* The tracer's hooks come off with the GIL, before Python goes. */
+        if (ep_ctl_active(ep_embed_current, "tracer") > 0) {
+            ep_ctl_stop(ep_embed_current, "tracer");
+        }
         Py_BEGIN_ALLOW_THREADS ep_embed_shutdown(ep_embed_current);
         Py_END_ALLOW_THREADS
     }

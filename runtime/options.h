@@ -43,13 +43,30 @@ typedef enum ep_opt_type {
       "seccomp'd hosts) or the first that works (auto)")                      \
     X(SAMPLER_ENABLED, "sampler.enabled", BOOL, "false", 0, 0, NULL,          \
       "start the sampler when embprof initialises")                           \
+    X(TRACER_CLOCK, "tracer.clock", ENUM, "wall", 0, 0, "wall|cpu",           \
+      "tracer times: wall, or each thread's CPU time (cpu clock read at "     \
+      "long gaps and every ms, TSC in between)")                              \
+    X(TRACER_BUILTINS, "tracer.builtins", BOOL, "false", 0, 0, NULL,          \
+      "tracer: also time C functions as cProfile's builtins=True does "       \
+      "(costs more on 3.10/3.11)")                                            \
+    X(TRACER_LINES, "tracer.lines", STRING, "", 0, 0, NULL,                   \
+      "tracer: functions whose lines are timed, comma-separated "             \
+      "module:qualname or file globs (empty: none)")                          \
+    X(TRACER_TIMELINE, "tracer.timeline", BOOL, "false", 0, 0, NULL,          \
+      "tracer: keep every call's start and end for the chrome export")        \
+    X(TRACER_TIMELINE_MAX, "tracer.timeline_max", INT, "1000000", 1000,       \
+      100000000, NULL,                                                        \
+      "tracer.timeline: calls kept per thread; later ones are counted as "    \
+      "dropped")                                                              \
+    X(TRACER_ENABLED, "tracer.enabled", BOOL, "false", 0, 0, NULL,            \
+      "start the tracer when embprof initialises")                            \
     X(OUTPUT_DIR, "output.dir", PATH, "", 0, 0, NULL,                         \
       "directory for relative export paths (empty: the working "              \
       "directory)")                                                           \
     X(OUTPUT_FILE, "output.file", PATH, "", 0, 0, NULL,                       \
       "profile written when embprof finalizes (empty: none)")                 \
     X(OUTPUT_FORMAT, "output.format", ENUM, "auto", 0, 0,                     \
-      "auto|collapsed|speedscope|top",                                        \
+      "auto|collapsed|speedscope|top|pstats|stats|lines|chrome",              \
       "format of output.file (auto: from its extension)")                     \
     X(CONTROL_SOCKET, "control.socket", PATH, "", 0, 0, NULL,                 \
       "Unix socket for embprofctl (mode 0600; empty: no socket)")             \

@@ -439,13 +439,21 @@ ep_ctl_reset(struct embprof *ep)
 int
 ep_ctl_autostart(struct embprof *ep)
 {
-    bool on;
+    bool on, tr;
+    int rc = EMBPROF_OK;
 
     /* Under the lock: the control thread may already be changing cfg. */
     pthread_mutex_lock(&ep->ctl_lock);
     on = ep_cfg_bool(&ep->cfg, EP_OPT_SAMPLER_ENABLED);
+    tr = ep_cfg_bool(&ep->cfg, EP_OPT_TRACER_ENABLED);
     pthread_mutex_unlock(&ep->ctl_lock);
-    return on ? ep_ctl_start(ep, "sampler", NULL) : EMBPROF_OK;
+    if (on) {
+        rc = ep_ctl_start(ep, "sampler", NULL);
+    }
+    if (rc == EMBPROF_OK && tr) {
+        rc = ep_ctl_start(ep, "tracer", NULL);
+    }
+    return rc;
 }
 
 int

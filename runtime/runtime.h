@@ -26,6 +26,7 @@
 #include "obsq.h"
 #include "options.h"
 #include "probes/sampler.h"
+#include "probes/tracer.h"
 #include "profile/store.h"
 
 struct embprof {
@@ -33,6 +34,7 @@ struct embprof {
     struct embprof_config cfg; /* current settings; ctl_lock */
     ep_store store;
     ep_sampler sampler;
+    struct ep_tracer *tracer; /* probes/tracer.c; set at init */
     ep_obsq obs;
     uint64_t created_ns;      /* monotonic */
     uint64_t created_real_ns; /* epoch, for profile headers */

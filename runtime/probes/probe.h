@@ -61,5 +61,6 @@ const char *ep_probe_names(void);
 
 /* The rows (probes/<name>.c). */
 extern const ep_probe ep_probe_sampler;
+extern const ep_probe ep_probe_tracer;
 
 #endif
