@@ -24,6 +24,16 @@ const ep_exporter ep_exporters[] = {
      "text: functions by own time, like py-spy top"},
     {"dump", ".dump", ep_export_dump, EP_EXPORT_WALK,
      "text: every thread's stack now, like py-spy dump"},
+    {"pstats", ".prof|.pstats", ep_export_pstats, EP_EXPORT_PROBE,
+     "tracer: cProfile's marshal file for pstats.Stats and snakeviz"},
+    {"stats", ".stats.txt", ep_export_stats, EP_EXPORT_PROBE,
+     "tracer: text like pstats print_stats, with a CPU-bound/waiting "
+     "column"},
+    {"lines", ".lines.txt", ep_export_lines, EP_EXPORT_PROBE,
+     "tracer: per-line hits and time like kernprof -lv (tracer.lines)"},
+    {"chrome", ".trace.json", ep_export_chrome, EP_EXPORT_PROBE,
+     "tracer: Chrome trace events for Perfetto and chrome://tracing "
+     "(tracer.timeline)"},
 };
 const size_t ep_exporters_count =
     sizeof(ep_exporters) / sizeof(ep_exporters[0]);

@@ -78,6 +78,10 @@ int ep_export_collapsed(FILE *out, const ep_export_info *info);
 int ep_export_speedscope(FILE *out, const ep_export_info *info);
 int ep_export_top(FILE *out, const ep_export_info *info);
 int ep_export_dump(FILE *out, const ep_export_info *info);
+int ep_export_pstats(FILE *out, const ep_export_info *info);
+int ep_export_stats(FILE *out, const ep_export_info *info);
+int ep_export_lines(FILE *out, const ep_export_info *info);
+int ep_export_chrome(FILE *out, const ep_export_info *info);
 
 /* Functions by own weight (then total), for top and the socket's top.
  * Caller holds the store lock; *rows is malloc'd, *n rows have weight. */

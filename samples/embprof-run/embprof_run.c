@@ -34,9 +34,20 @@ usage(FILE *out)
             "  -o, --output FILE     sample and write FILE at exit; the "
             "format comes from\n"
             "                        the extension (.folded, "
-            ".speedscope.json, .txt)\n"
-            "  -f, --format FMT      collapsed|speedscope|top (instead of "
-            "the extension)\n"
+            ".speedscope.json, .txt;\n"
+            "                        with -t: .prof, .stats.txt, "
+            ".lines.txt, .trace.json)\n"
+            "  -f, --format FMT      collapsed|speedscope|top|pstats|stats|"
+            "lines|chrome\n"
+            "                        (instead of the extension)\n"
+            "  -t, --trace           trace every call instead of sampling "
+            "(tracer.enabled);\n"
+            "                        -o out.prof writes cProfile's pstats "
+            "file\n"
+            "      --trace-clock CLK wall|cpu (tracer.clock; implies -t)\n"
+            "      --lines SPEC      time the lines of module:function or "
+            "a file glob\n"
+            "                        (tracer.lines; implies -t)\n"
             "  -r, --rate HZ         samples per second (sampler.rate)\n"
             "      --mode MODE       wall|cpu (sampler.mode)\n"
             "      --idle            wall mode: keep idle threads too "
@@ -105,7 +116,7 @@ main(int argc, char **argv)
 {
     embprof_config *cfg = embprof_config_new();
     const char *output = NULL;
-    int profiling = 0, i, rc, status;
+    int profiling = 0, tracing = 0, sampling = 0, i, rc, status;
     char **pyargv;
     int pyargc = 0;
     PyConfig pc;
@@ -142,10 +153,20 @@ main(int argc, char **argv)
         }
         if (strcmp(a, "--idle") == 0) {
             r = set(cfg, "sampler.idle", "true");
-            profiling = 1;
+            profiling = sampling = 1;
         } else if (strcmp(a, "--gil") == 0) {
             r = set(cfg, "sampler.gil_only", "true");
-            profiling = 1;
+            profiling = sampling = 1;
+        } else if (strcmp(a, "-t") == 0 || strcmp(a, "--trace") == 0) {
+            profiling = tracing = 1;
+        } else if ((v = value_of(argc, argv, &i, NULL, "--trace-clock",
+                                 &missing))) {
+            r = set(cfg, "tracer.clock", v);
+            profiling = tracing = 1;
+        } else if (!missing &&
+                   (v = value_of(argc, argv, &i, NULL, "--lines", &missing))) {
+            r = set(cfg, "tracer.lines", v);
+            profiling = tracing = 1;
         } else if ((v = value_of(argc, argv, &i, "-o", "--output",
                                  &missing))) {
             output = v;
@@ -156,15 +177,15 @@ main(int argc, char **argv)
         } else if (!missing &&
                    (v = value_of(argc, argv, &i, "-r", "--rate", &missing))) {
             r = set(cfg, "sampler.rate", v);
-            profiling = 1;
+            profiling = sampling = 1;
         } else if (!missing &&
                    (v = value_of(argc, argv, &i, NULL, "--mode", &missing))) {
             r = set(cfg, "sampler.mode", v);
-            profiling = 1;
+            profiling = sampling = 1;
         } else if (!missing && (v = value_of(argc, argv, &i, "-d",
                                              "--duration", &missing))) {
             r = set(cfg, "sampler.duration", v);
-            profiling = 1;
+            profiling = sampling = 1;
         } else if (!missing && (v = value_of(argc, argv, &i, "-s", "--socket",
                                              &missing))) {
             r = set(cfg, "control.socket", v);
@@ -214,10 +235,13 @@ main(int argc, char **argv)
             return fail_usage("profiling options need -o/--output FILE");
         }
     }
-    if (output != NULL || profiling) {
+    if ((output != NULL && !tracing) || sampling) {
         if ((rc = set(cfg, "sampler.enabled", "true")) != 0) {
             return rc;
         }
+    }
+    if (tracing && (rc = set(cfg, "tracer.enabled", "true")) != 0) {
+        return rc;
     }
     if (embprof_config_validate(cfg) != EMBPROF_OK) {
         return fail_usage(embprof_last_error());
@@ -257,6 +281,8 @@ main(int argc, char **argv)
     rc = embprof_finalize(ep);
     if (rc != EMBPROF_OK) {
         fprintf(stderr, "%s: %s\n", prog, embprof_last_error());
+    } else if (output != NULL && tracing && !sampling) {
+        fprintf(stderr, "%s: profile written to %s (tracer)\n", prog, output);
     } else if (output != NULL) {
         fprintf(stderr,
                 "%s: profile written to %s (%llu samples; sampler used "
