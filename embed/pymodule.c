@@ -371,7 +371,8 @@ static PyMethodDef ep_methods[] = {
     {"export", (PyCFunction)(void (*)(void))py_export,
      METH_VARARGS | METH_KEYWORDS,
      "export(path, format=None): write a profile (collapsed, speedscope, "
-     "top, dump; default from the extension)"},
+     "top, dump, pstats, stats, lines, chrome; default from the "
+     "extension)"},
     {"reset", py_reset, METH_NOARGS, "reset(): drop collected samples"},
     {"active", py_active, METH_VARARGS,
      "active(probe='sampler'): True if the probe runs"},
