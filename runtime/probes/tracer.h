@@ -39,15 +39,17 @@ enum ep_tr_kind { EP_TR_PY = 0, EP_TR_BUILTIN = 1 };
  * reference taken at first sight) or, for builtins, the PyMethodDef. */
 typedef struct ep_tr_func {
     void *key;
-    uint32_t kind;  /* enum ep_tr_kind */
-    uint32_t sym;   /* builtins: index into the tracer's name table */
-    uint32_t rec;   /* live activations (not exported) */
-    uint32_t lines; /* 1: line events wanted for this code */
-    uint64_t nc;    /* calls completed */
-    uint64_t recc;  /* ... of which recursive */
-    int64_t tt;     /* time at the outermost activation (cumtime) */
-    int64_t it;     /* time inside, callees excluded (tottime) */
-    int64_t wt;     /* cpu clock: wall tottime (for the waiting column) */
+    uint32_t kind;    /* enum ep_tr_kind */
+    uint32_t sym;     /* builtins: index into the tracer's name table */
+    uint32_t rec;     /* live activations (not exported) */
+    uint32_t lines;   /* 1: line events wanted for this code */
+    uint32_t ecaller; /* one-entry cache: last caller + 1 ... */
+    uint32_t eidx;    /* ... and that edge (owner thread only) */
+    uint64_t nc;      /* calls completed */
+    uint64_t recc;    /* ... of which recursive */
+    int64_t tt;       /* time at the outermost activation (cumtime) */
+    int64_t it;       /* time inside, callees excluded (tottime) */
+    int64_t wt;       /* cpu clock: wall tottime (for the waiting column) */
 } ep_tr_func;
 
 /* caller -> callee, the same counters as the callee's, per caller. */

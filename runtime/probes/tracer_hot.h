@@ -135,8 +135,15 @@ ep_tr_push(ep_tr_thread *t, uint32_t f, int64_t now, int64_t wall)
     fr->func = f;
     fr->edge = EP_TR_NONE;
     if (t->depth > 0) {
-        uint32_t e = ep_tr_edge_find(t, t->stack[t->depth - 1].func, f);
+        uint32_t caller = t->stack[t->depth - 1].func, e;
 
+        if (fs[f].ecaller == caller + 1) {
+            e = fs[f].eidx; /* most calls come from the last caller */
+        } else {
+            e = ep_tr_edge_find(t, caller, f);
+            fs[f].ecaller = e != EP_TR_NONE ? caller + 1 : 0;
+            fs[f].eidx = e;
+        }
         if (e != EP_TR_NONE) {
             ep_tr_edge *es =
                 atomic_load_explicit(&t->edges.data, memory_order_relaxed);

@@ -32,12 +32,29 @@ static ep_tracer *_Atomic hook_tracer;
 /* The tracer a pending (re)install is for; ctl_lock. */
 static ep_tracer *_Atomic req_tracer;
 static _Atomic int req_pending;
+/* Benchmark floors (bench/tracer_overhead.py), from EMBPROF_TRACER_NOOP
+ * at install: 1 = our hooks installed but returning at once, 2 = no hook
+ * of ours, a no-op C PyEval_SetProfile function on the installing
+ * thread instead. 0 otherwise. */
+static int noop_mode;
+
+static int
+noop_profile(PyObject *obj, PyFrameObject *frame, int what, PyObject *arg)
+{
+    (void)obj;
+    (void)frame;
+    (void)what;
+    (void)arg;
+    return 0;
+}
 
 /* The calling thread's table: pointer and the epoch of its tracer. */
+/* initial-exec: a TLS access without __tls_get_addr (16 bytes of the
+ * static TLS surplus when embprof is dlopen'd). */
 static _Thread_local struct {
     ep_tr_thread *t;
     uint32_t epoch;
-} tls;
+} tls __attribute__((tls_model("initial-exec")));
 
 static void first_thread_event(ep_tracer *tr, ep_tr_thread *t);
 
@@ -505,7 +522,8 @@ ep_eval(PyThreadState *ts, ep_iframe *frame, int throwflag)
     PyObject *saved_traceobj = NULL;
 
     if (tr == NULL ||
-        !atomic_load_explicit(&tr->active, memory_order_relaxed)) {
+        !atomic_load_explicit(&tr->active, memory_order_relaxed) ||
+        noop_mode) {
         return next(ts, frame, throwflag);
     }
     co = EP_FRAME_CODE(frame);
@@ -653,7 +671,7 @@ mon_start(PyObject *self, PyObject *const *args, Py_ssize_t n)
     int64_t now, w;
 
     (void)self;
-    if (tr == NULL || n < 1 || !PyCode_Check(args[0]) ||
+    if (tr == NULL || n < 1 || !PyCode_Check(args[0]) || noop_mode ||
         !atomic_load_explicit(&tr->active, memory_order_relaxed) ||
         (t = cur_thread(tr)) == NULL) {
         Py_RETURN_NONE;
@@ -680,7 +698,7 @@ mon_return(PyObject *self, PyObject *const *args, Py_ssize_t n)
     int64_t now, w;
 
     (void)self;
-    if (tr == NULL || n < 1 ||
+    if (tr == NULL || n < 1 || noop_mode ||
         !atomic_load_explicit(&tr->active, memory_order_relaxed) ||
         (t = cur_thread(tr)) == NULL || t->depth == 0) {
         Py_RETURN_NONE;
@@ -937,6 +955,10 @@ reconcile(ep_tracer *tr)
     bool want = atomic_load(&tr->active);
     int rc = EMBPROF_OK;
 
+    if (tr->installed && noop_mode == 2) {
+        PyEval_SetProfile(NULL, NULL);
+        tr->installed = false;
+    }
     if (tr->installed && (!want || atomic_load(&hook_tracer) != tr)) {
         uninstall(tr);
         tr->installed = false;
@@ -948,6 +970,14 @@ reconcile(ep_tracer *tr)
         tr->installed = false;
     }
     if (want) {
+        const char *nm = getenv("EMBPROF_TRACER_NOOP");
+
+        noop_mode = nm == NULL ? 0 : strcmp(nm, "setprofile") == 0 ? 2 : 1;
+        if (noop_mode == 2) {
+            PyEval_SetProfile(noop_profile, NULL);
+            tr->installed = true;
+            return EMBPROF_OK;
+        }
         rc = install(tr);
         tr->installed = rc == EMBPROF_OK;
         tr->mechanism = ep_tracehook_mechanism();
