@@ -182,8 +182,14 @@ def errors(a):
               r.stderr)
         r = ctl(*S, "start", "sampler", "bogus=1", rc=1)
         check("unknown option" in r.stderr, r.stderr)
-        r = ctl(*S, "start", "tracer", rc=1)
+        r = ctl(*S, "start", "nosuchprobe", rc=1)
         check("unknown probe" in r.stderr, r.stderr)
+        # The tracer starts and stops from the control thread (no GIL:
+        # the main thread installs its hooks at its next bytecode).
+        ctl(*S, "start", "tracer", "clock=cpu", rc=0)
+        r = ctl(*S, "start", "tracer", rc=1)
+        check("already running" in r.stderr, r.stderr)
+        ctl(*S, "stop", "tracer", rc=0)
         r = ctl(*S, "start", "sampler", "output.file=/tmp/x.folded", rc=1)
         check("bad_argument" in r.stderr and "not an option" in r.stderr,
               r.stderr)
