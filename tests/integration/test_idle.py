@@ -28,8 +28,12 @@ for name, extra in (("wall", []), ("idle", ["--idle"]),
     print(name, "sleeper", runs[name][0], "main", runs[name][1])
 
 t.check(runs["wall"][1] > 100, "wall: main thread barely sampled")
-t.check(runs["wall"][0] <= 2, "wall: sleeping thread was sampled %d times"
-        % runs["wall"][0])
+# Idle means "not runnable": a sleeper that wakes on a loaded machine
+# stays runnable, waiting for a CPU, for a few ticks, and is rightly kept.
+# Against the --idle run's hundreds, a few per cent of main's is "left out".
+t.check(runs["wall"][0] <= max(2, runs["wall"][1] * 3 // 100),
+        "wall: sleeping thread was sampled %d times (main %d)"
+        % runs["wall"][:2])
 t.check(runs["idle"][0] > 100, "--idle: sleeping thread has only %d samples"
         % runs["idle"][0])
 # The sleeper does use a little CPU to start and to enter sleep (more
