@@ -23,6 +23,13 @@
 #include "../runtime/runtime.h"
 #include "../runtime/threads.h"
 
+/* Whether the interpreter is finalizing: public from 3.13. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define EP_PY_FINALIZING() Py_IsFinalizing()
+#else
+#define EP_PY_FINALIZING() _Py_IsFinalizing()
+#endif
+
 struct embprof *ep_embed_current;
 
 static _Thread_local const char *ep_gil_site; /* for the GIL probe */
@@ -192,12 +199,36 @@ register_atexit(void)
     return EMBPROF_OK;
 }
 
+/* The controller's python_enter: the GIL for a probe that hooks into the
+ * interpreter (the tracer), for a caller that does not hold it (a host
+ * thread, the control thread). Any thread; never under ctl_lock. */
+static int
+python_enter(struct embprof *ep)
+{
+    /* A thread that waits for the GIL while Python finalizes is made to
+     * exit by CPython: never try then. */
+    if (atomic_load(&ep->finalizing) || !Py_IsInitialized() ||
+        EP_PY_FINALIZING() || PyGILState_Check()) {
+        return -1;
+    }
+    return (int)PyGILState_Ensure();
+}
+
+static void
+python_leave(struct embprof *ep, int token)
+{
+    (void)ep;
+    PyGILState_Release((PyGILState_STATE)token);
+}
+
 static int
 common_start(struct embprof *ep)
 {
     int rc;
 
     ep->refresh_names = names_hook;
+    ep->python_enter = python_enter;
+    ep->python_leave = python_leave;
     ep_embed_current = ep;
     if (!ep_atfork_done) {
         pthread_atfork(NULL, NULL, atfork_child);

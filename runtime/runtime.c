@@ -154,19 +154,38 @@ emit_started(struct embprof *ep, const ep_probe *p)
     free(line);
 }
 
+/* The GIL for a probe that hooks into the interpreter, taken before
+ * ctl_lock (see python_enter in runtime.h). -1: nothing taken. */
+static int
+python_enter(struct embprof *ep, const ep_probe *p)
+{
+    return p->needs_python && ep->python_enter != NULL ? ep->python_enter(ep)
+                                                       : -1;
+}
+
+static void
+python_leave(struct embprof *ep, int token)
+{
+    if (token >= 0 && ep->python_leave != NULL) {
+        ep->python_leave(ep, token);
+    }
+}
+
 int
 ep_ctl_start(struct embprof *ep, const char *probe, const char *options)
 {
     const ep_probe *p = probe_get(probe);
     struct embprof_config next;
-    int rc;
+    int rc, gil;
 
     if (p == NULL) {
         return EMBPROF_EINVAL;
     }
+    gil = python_enter(ep, p);
     pthread_mutex_lock(&ep->ctl_lock);
     if (p->running(ep)) {
         pthread_mutex_unlock(&ep->ctl_lock);
+        python_leave(ep, gil);
         return ep_error(EMBPROF_ESTATE, "%s: already running (stop it first)",
                         p->name);
     }
@@ -180,6 +199,7 @@ ep_ctl_start(struct embprof *ep, const char *probe, const char *options)
     }
     if (rc != EMBPROF_OK) {
         pthread_mutex_unlock(&ep->ctl_lock);
+        python_leave(ep, gil);
         return rc;
     }
     rc = p->start(ep, &next);
@@ -191,6 +211,7 @@ ep_ctl_start(struct embprof *ep, const char *probe, const char *options)
         ep_opt_release(&next);
     }
     pthread_mutex_unlock(&ep->ctl_lock);
+    python_leave(ep, gil);
     return rc;
 }
 
@@ -198,17 +219,19 @@ int
 ep_ctl_stop(struct embprof *ep, const char *probe)
 {
     const ep_probe *p = probe_get(probe);
-    int rc;
+    int rc, gil;
 
     if (p == NULL) {
         return EMBPROF_EINVAL;
     }
+    gil = python_enter(ep, p);
     pthread_mutex_lock(&ep->ctl_lock);
     rc = p->stop(ep);
     if (rc == EMBPROF_OK) {
         emit(ep, "{\"event\":\"probe_stopped\",\"probe\":\"%s\"}", p->name);
     }
     pthread_mutex_unlock(&ep->ctl_lock);
+    python_leave(ep, gil);
     return rc;
 }
 

@@ -44,6 +44,13 @@ struct embprof {
     /* Set by embed/: called under ctl_lock, must not block or wait for the
      * GIL (schedules a refresh of Python thread names). */
     void (*refresh_names)(struct embprof *ep);
+    /* Set by embed/: takes the GIL for a probe that needs_python, called
+     * by the controller BEFORE ctl_lock (no holder of ctl_lock ever waits
+     * for the GIL, so waiting for it here cannot deadlock). Returns a
+     * token for python_leave, or -1 when nothing was taken (the caller
+     * holds the GIL already, or Python is not running or finalizing). */
+    int (*python_enter)(struct embprof *ep);
+    void (*python_leave)(struct embprof *ep, int token);
 
     /* Set by the control server: called after every state change with
      * one JSON object (no newline), from whichever thread made it. Must

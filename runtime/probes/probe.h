@@ -25,6 +25,11 @@ struct embprof_config;
 typedef struct ep_probe {
     const char *name; /* also the prefix of its settings */
     const char *doc;  /* one line, for help texts */
+    /* Start and stop hook into the interpreter and need the GIL: the
+     * controller takes it (through ep->python_enter) before ctl_lock when
+     * the caller does not hold it, so they work from any thread even when
+     * the host's main thread never runs Python again. */
+    bool needs_python;
     /* At runtime creation / free (ctl_lock not yet / no longer taken).
      * NULL: nothing to do. destroy runs after stop. */
     int (*init)(struct embprof *ep);

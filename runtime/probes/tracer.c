@@ -1085,6 +1085,7 @@ tp_after_fork(struct embprof *ep)
 
 const ep_probe ep_probe_tracer = {
     .name = "tracer",
+    .needs_python = true,
     .doc = "deterministic tracer: exact calls, tottime, cumtime, callers "
            "(cProfile), lines (line_profiler)",
     .init = tp_init,
