@@ -32,7 +32,6 @@
 
 struct embprof *ep_embed_current;
 
-static _Thread_local const char *ep_gil_site; /* for the GIL probe */
 static bool ep_inittab_done;
 static bool ep_atfork_done;
 
@@ -521,7 +520,8 @@ embprof_gil_ensure(embprof *ep, const char *site)
     static _Thread_local bool registered;
 
     (void)ep;
-    ep_gil_site = site;
+    /* Read by the GIL probe's hook if this thread waits in Ensure. */
+    ep_gil_set_site(site);
     if (!registered) {
         /* A host thread: it reaches Python through the GIL helpers. Its
          * OS name stands in only if the host gave it no name: the main
@@ -544,7 +544,7 @@ embprof_gil_release(embprof *ep, PyGILState_STATE state)
 {
     (void)ep;
     PyGILState_Release(state);
-    ep_gil_site = NULL;
+    ep_gil_set_site(NULL);
 }
 
 EMBPROF_API void

@@ -60,6 +60,14 @@ typedef enum ep_opt_type {
       "dropped")                                                              \
     X(TRACER_ENABLED, "tracer.enabled", BOOL, "false", 0, 0, NULL,            \
       "start the tracer when embprof initialises")                            \
+    X(GIL_ENABLED, "gil.enabled", BOOL, "false", 0, 0, NULL,                  \
+      "start the GIL probe when embprof initialises")                         \
+    X(GIL_HOLD_RATE, "gil.hold_rate", INT, "1000", 10, 10000, NULL,           \
+      "GIL probe: times per second the GIL holder is sampled (held %, "       \
+      "long holds, holders' stacks)")                                         \
+    X(GIL_STACKS, "gil.stacks", BOOL, "true", 0, 0, NULL,                     \
+      "GIL probe: record the waiting thread's top Python frames at each "     \
+      "wait (a few safe reads inside the wait)")                              \
     X(OUTPUT_DIR, "output.dir", PATH, "", 0, 0, NULL,                         \
       "directory for relative export paths (empty: the working "              \
       "directory)")                                                           \

@@ -462,19 +462,23 @@ ep_ctl_reset(struct embprof *ep)
 int
 ep_ctl_autostart(struct embprof *ep)
 {
-    bool on, tr;
+    bool on, tr, gil;
     int rc = EMBPROF_OK;
 
     /* Under the lock: the control thread may already be changing cfg. */
     pthread_mutex_lock(&ep->ctl_lock);
     on = ep_cfg_bool(&ep->cfg, EP_OPT_SAMPLER_ENABLED);
     tr = ep_cfg_bool(&ep->cfg, EP_OPT_TRACER_ENABLED);
+    gil = ep_cfg_bool(&ep->cfg, EP_OPT_GIL_ENABLED);
     pthread_mutex_unlock(&ep->ctl_lock);
     if (on) {
         rc = ep_ctl_start(ep, "sampler", NULL);
     }
     if (rc == EMBPROF_OK && tr) {
         rc = ep_ctl_start(ep, "tracer", NULL);
+    }
+    if (rc == EMBPROF_OK && gil) {
+        rc = ep_ctl_start(ep, "gil", NULL);
     }
     return rc;
 }

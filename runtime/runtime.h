@@ -25,6 +25,7 @@
 #include "embprof.h"
 #include "obsq.h"
 #include "options.h"
+#include "probes/gil.h"
 #include "probes/sampler.h"
 #include "probes/tracer.h"
 #include "profile/store.h"
@@ -35,6 +36,7 @@ struct embprof {
     ep_store store;
     ep_sampler sampler;
     struct ep_tracer *tracer; /* probes/tracer.c; set at init */
+    ep_gil *gil; /* the GIL probe (probes/gil.h) */
     ep_obsq obs;
     uint64_t created_ns;      /* monotonic */
     uint64_t created_real_ns; /* epoch, for profile headers */

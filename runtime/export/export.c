@@ -34,6 +34,11 @@ const ep_exporter ep_exporters[] = {
     {"chrome", ".trace.json", ep_export_chrome, EP_EXPORT_PROBE,
      "tracer: Chrome trace events for Perfetto and chrome://tracing "
      "(tracer.timeline)"},
+    {"gil", "", ep_export_gil, EP_EXPORT_PROBE,
+     "text: the GIL probe's report (waits per thread and site, holders, "
+     "diagnosis)"},
+    {"gil-json", "", ep_export_gil_json, EP_EXPORT_PROBE,
+     "JSON: the GIL probe's report, for tools"},
 };
 const size_t ep_exporters_count =
     sizeof(ep_exporters) / sizeof(ep_exporters[0]);

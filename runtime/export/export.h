@@ -82,6 +82,14 @@ int ep_export_pstats(FILE *out, const ep_export_info *info);
 int ep_export_stats(FILE *out, const ep_export_info *info);
 int ep_export_lines(FILE *out, const ep_export_info *info);
 int ep_export_chrome(FILE *out, const ep_export_info *info);
+int ep_export_gil(FILE *out, const ep_export_info *info);
+int ep_export_gil_json(FILE *out, const ep_export_info *info);
+
+/* The GIL report's two renderings (also the socket's `gil` command). */
+struct ep_gil_report;
+int ep_gil_format_text(FILE *out, const struct ep_gil_report *rep);
+int ep_gil_format_json(FILE *out, const struct ep_gil_report *rep,
+                       const char *python_version);
 
 /* Functions by own weight (then total), for top and the socket's top.
  * Caller holds the store lock; *rows is malloc'd, *n rows have weight. */

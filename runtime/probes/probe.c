@@ -9,6 +9,7 @@
 const ep_probe *const ep_probe_table[] = {
     &ep_probe_sampler,
     &ep_probe_tracer,
+    &ep_probe_gil,
 };
 const size_t ep_probe_count =
     sizeof(ep_probe_table) / sizeof(ep_probe_table[0]);

@@ -67,5 +67,6 @@ const char *ep_probe_names(void);
 /* The rows (probes/<name>.c). */
 extern const ep_probe ep_probe_sampler;
 extern const ep_probe ep_probe_tracer;
+extern const ep_probe ep_probe_gil;
 
 #endif

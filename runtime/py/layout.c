@@ -46,6 +46,15 @@ fill(ep_py_layout *l)
     l->gil_locked = offsetof(struct _gil_runtime_state, locked);
     l->gil_last_holder = offsetof(struct _gil_runtime_state, last_holder);
     l->gil_switch_number = offsetof(struct _gil_runtime_state, switch_number);
+    l->gil_interval = offsetof(struct _gil_runtime_state, interval);
+    l->gil_cond = offsetof(struct _gil_runtime_state, cond);
+    l->rt_interp_main = offsetof(_PyRuntimeState, interpreters.main);
+#if PY_VERSION_HEX < 0x030C0000 /* 3.10, 3.11: in the gilstate struct */
+    l->tss_key = (uintptr_t)&_PyRuntime.gilstate.autoTSSkey._key;
+#else
+    l->tss_key = (uintptr_t)&_PyRuntime.autoTSSkey._key;
+#endif
+    l->gil_disabled = 0;
 
     l->code_type = (uintptr_t)&PyCode_Type;
     l->co_filename = offsetof(PyCodeObject, co_filename);

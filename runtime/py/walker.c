@@ -9,6 +9,7 @@
  */
 #include "walker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -685,4 +686,40 @@ ep_walker_resolve(ep_walker *w, ep_store *s, const ep_wthread *t,
         frame_ids[t->depth - 1 - i] = fr; /* root first */
     }
     return (int)t->depth;
+}
+
+int
+ep_walker_describe(ep_walker *w, uintptr_t code, uintptr_t instr, char *buf,
+                   size_t size)
+{
+    const ep_py_layout *L = w->L;
+    unsigned char *hdr = w->cobuf; /* max_depth headers: one is enough */
+    uint32_t slot;
+    ep_codeinfo *c;
+    int32_t off;
+    int line;
+    const char *base;
+
+    codes_reserve(w);
+    if (code == 0 || ep_memread(&w->mr, hdr, code, L->co_hdr_size) != 0 ||
+        (slot = code_lookup(w, code, hdr)) == UINT32_MAX) {
+        return -1;
+    }
+    c = &w->codes[slot];
+    c->checked_ns = ep_clock_now_ns();
+    if (L->frame_kind == EP_FRAMES_OBJECTS) {
+        int32_t lasti = (int32_t)(intptr_t)instr;
+
+        off = lasti < 0 ? -1 : lasti * 2;
+    } else {
+        intptr_t d = (intptr_t)instr - (intptr_t)(code + L->co_code_adaptive);
+
+        off = d < 0 || d > INT32_MAX ? -1 : (int32_t)d;
+    }
+    line = ep_linetable_line(L->linetable_kind, c->lt, c->lt_len,
+                             c->firstlineno, off);
+    base = strrchr(c->file, '/');
+    snprintf(buf, size, "%s (%s:%d)", c->qualname_s, base ? base + 1 : c->file,
+             line);
+    return 0;
 }

@@ -100,6 +100,11 @@ int ep_walker_stack(ep_walker *w, ep_wthread *t);
  * Caller holds s->lock. Returns the depth, or -1 on no memory. */
 int ep_walker_resolve(ep_walker *w, ep_store *s, const ep_wthread *t,
                       uint32_t *frame_ids);
+/* "qualname (file.py:line)" of a code object at an instruction (3.10:
+ * f_lasti; 3.11+: the instruction pointer), validated through safe reads.
+ * Returns 0, or -1 if code is not a readable code object. */
+int ep_walker_describe(ep_walker *w, uintptr_t code, uintptr_t instr,
+                       char *buf, size_t size);
 /* The line of frame i of t. */
 int ep_walker_line(ep_walker *w, const ep_wthread *t, uint32_t i);
 
