@@ -68,6 +68,9 @@ typedef enum ep_opt_type {
     X(GIL_STACKS, "gil.stacks", BOOL, "true", 0, 0, NULL,                     \
       "GIL probe: record the waiting thread's top Python frames at each "     \
       "wait (a few safe reads inside the wait)")                              \
+    X(GIL_OUTPUT, "gil.output", PATH, "", 0, 0, NULL,                         \
+      "GIL report written when embprof finalizes: .json is gil-json, "        \
+      "anything else the text report (empty: none)")                          \
     X(OUTPUT_DIR, "output.dir", PATH, "", 0, 0, NULL,                         \
       "directory for relative export paths (empty: the working "              \
       "directory)")                                                           \

@@ -483,12 +483,32 @@ ep_ctl_autostart(struct embprof *ep)
     return rc;
 }
 
+/* The GIL report of gil.output, if set; its format from the extension. */
+static int
+flush_gil_nolock(struct embprof *ep)
+{
+    const char *file = ep_cfg_str(&ep->cfg, EP_OPT_GIL_OUTPUT);
+    size_t n = strlen(file);
+    int rc;
+
+    if (n == 0) {
+        return EMBPROF_OK;
+    }
+    rc = export_nolock(
+        ep, n > 5 && strcmp(file + n - 5, ".json") == 0 ? "gil-json" : "gil",
+        file);
+    if (rc != EMBPROF_OK) {
+        ep_log(EP_LOG_ERROR, "gil.output: %s", embprof_last_error());
+    }
+    return rc;
+}
+
 int
 ep_ctl_flush(struct embprof *ep)
 {
     const char *file;
     char fmt[32] = "";
-    int rc = EMBPROF_OK;
+    int rc = EMBPROF_OK, grc;
 
     pthread_mutex_lock(&ep->ctl_lock);
     file = ep_cfg_str(&ep->cfg, EP_OPT_OUTPUT_FILE);
@@ -502,6 +522,10 @@ ep_ctl_flush(struct embprof *ep)
         if (rc != EMBPROF_OK) {
             ep_log(EP_LOG_ERROR, "output.file: %s", embprof_last_error());
         }
+    }
+    grc = flush_gil_nolock(ep);
+    if (rc == EMBPROF_OK) {
+        rc = grc;
     }
     pthread_mutex_unlock(&ep->ctl_lock);
     return rc;
@@ -521,6 +545,7 @@ runtime_settable(const char *key)
         }
     }
     return strcmp(key, "output.dir") == 0 || strcmp(key, "output.file") == 0 ||
+           strcmp(key, "gil.output") == 0 ||
            strcmp(key, "output.format") == 0 || strcmp(key, "log.level") == 0;
 }
 

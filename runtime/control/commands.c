@@ -57,8 +57,31 @@ static const struct {
 static const char *const ep_socket_fixed[] = {
     "output.dir",
     "output.file",
+    "gil.output",
     "log.file",
 };
+
+/* True if probe option word w ("output=x" or "gil.output=x", for probe
+ * `probe`) names one of ep_socket_fixed. */
+static bool
+start_word_fixed(const char *probe, const char *w, const char *eq)
+{
+    char key[128];
+    const char *dot = memchr(w, '.', (size_t)(eq - w));
+
+    if (dot != NULL) {
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - w), w);
+    } else {
+        snprintf(key, sizeof(key), "%s.%.*s", probe, (int)(eq - w), w);
+    }
+    for (size_t i = 0;
+         i < sizeof(ep_socket_fixed) / sizeof(ep_socket_fixed[0]); i++) {
+        if (strcmp(key, ep_socket_fixed[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
 
 static const char *
 level_name(ep_level level)
@@ -339,6 +362,14 @@ cmd_start(ep_conn *conn, const ep_request *req)
                      "(use config set for settings)",
                      probe, (int)(eq - w > 80 ? 80 : eq - w), w);
             ep_conn_error(conn, "bad_argument", msg, false);
+            return;
+        }
+        if (start_word_fixed(probe, w, eq)) {
+            snprintf(msg, sizeof(msg),
+                     "start %.40s: \"%.*s\" cannot be set through the "
+                     "control socket (it decides where files are written)",
+                     probe, (int)(eq - w > 80 ? 80 : eq - w), w);
+            ep_conn_error(conn, "forbidden", msg, false);
             return;
         }
         if (strpbrk(w, " \t") != NULL) {

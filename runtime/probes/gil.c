@@ -5,6 +5,7 @@
 #include "gil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -890,6 +891,126 @@ anyone_waiting(ep_gil *g)
     return false;
 }
 
+enum { HOLD_NEW, HOLD_SNAPPED, HOLD_NATIVE, HOLD_PYTHON };
+
+/* Where the holder's Python code is: its top frame and instruction. */
+static void
+holder_pos(gil_ctx *x, uintptr_t holder, uintptr_t *frame, uintptr_t *instr)
+{
+    const ep_py_layout *L = x->w.L;
+    uintptr_t f = 0;
+
+    *frame = *instr = 0;
+    if (ep_memread(&x->w.mr, &f, holder + L->ts_frame, sizeof(f)) != 0) {
+        return;
+    }
+    if (L->cframe_current != EP_OFF_NONE && f != 0 &&
+        ep_memread(&x->w.mr, &f, f + L->cframe_current, sizeof(f)) != 0) {
+        return;
+    }
+    *frame = f;
+    if (f != 0) {
+        ep_memread(&x->w.mr, instr, f + L->fr_instr,
+                   L->frame_kind == EP_FRAMES_OBJECTS ? sizeof(int32_t)
+                                                      : sizeof(uintptr_t));
+    }
+}
+
+/* The scheduler state letter of a thread ('R' running or runnable). */
+static char
+task_state(pid_t tid)
+{
+    char path[64], buf[512], *rp;
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return '?';
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return '?';
+    }
+    buf[n] = '\0';
+    rp = strrchr(buf, ')');
+    return rp != NULL && rp[1] == ' ' ? rp[2] : '?';
+}
+
+/* A hold that outlasts the switch interval while threads wait is native
+ * code keeping the GIL only if the holder's Python position did not move
+ * (Python code would have seen the drop request and switched) and it
+ * either ran on a CPU (busy C code) or was blocked (sleeping, I/O) with
+ * the GIL. A holder that is merely preempted (runnable, not running, on
+ * a loaded machine) is neither. Judged once per hold, half-way and at
+ * the threshold; only long holds pay the reads. */
+static void
+judge_hold(gil_ctx *x, uint64_t now, uint64_t long_ns)
+{
+    ep_gil *g = x->g;
+    uint64_t d = now - g->cur_hold_start, cpu = 0;
+    pid_t tid = g->cur_holder_tid;
+    ep_gil_tinfo *ti;
+
+    if (g->cur_hold_state == HOLD_NEW && d >= long_ns / 2) {
+        holder_pos(x, g->cur_holder, &g->snap_frame, &g->snap_instr);
+        g->snap_cpu = 0;
+        if (tid != 0) {
+            ep_clock_tid_cpu_ns(tid, &g->snap_cpu);
+        }
+        g->snap_ns = now;
+        g->cur_hold_state = HOLD_SNAPPED;
+    } else if (g->cur_hold_state == HOLD_SNAPPED && d >= long_ns) {
+        uintptr_t f, i;
+        bool busy, blocked;
+
+        holder_pos(x, g->cur_holder, &f, &i);
+        if (tid != 0) {
+            ep_clock_tid_cpu_ns(tid, &cpu);
+        }
+        busy = tid != 0 && cpu - g->snap_cpu >= (now - g->snap_ns) / 4;
+        blocked = tid != 0 && !busy && task_state(tid) != 'R';
+        g->cur_hold_state =
+            f == g->snap_frame && i == g->snap_instr && (busy || blocked)
+                ? HOLD_NATIVE
+                : HOLD_PYTHON;
+        if (g->cur_hold_state == HOLD_NATIVE) {
+            pthread_mutex_lock(&g->lock);
+            ti = tinfo_for(g, g->cur_holder_ident, 0, 0);
+            if (ti != NULL) {
+                ti->long_holds++;
+            }
+            pthread_mutex_unlock(&g->lock);
+        }
+    }
+    if (g->cur_hold_state == HOLD_NATIVE) {
+        pthread_mutex_lock(&g->lock);
+        ti = tinfo_for(g, g->cur_holder_ident, 0, 0);
+        if (ti != NULL && d > ti->max_hold_ns) {
+            ti->max_hold_ns = d;
+        }
+        pthread_mutex_unlock(&g->lock);
+    }
+}
+
+/* Asks for Python thread names when threads appeared (at most every
+ * 50 ms): a thread's name can only be read while it lives. */
+static void
+names_check(gil_ctx *x, uint64_t now)
+{
+    ep_gil *g = x->g;
+    size_t seen = g->ntinfo + atomic_load(&g->nthreads);
+
+    if (seen != g->names_seen && now - g->names_asked_ns > 50000000u &&
+        g->want_names != NULL) {
+        g->names_seen = seen;
+        g->names_asked_ns = now;
+        g->want_names(g->want_names_arg);
+    }
+}
+
 static void
 tick(gil_ctx *x, uint64_t n)
 {
@@ -961,25 +1082,16 @@ tick(gil_ctx *x, uint64_t n)
         g->cur_hold_sn = sn;
         g->cur_holder = holder;
         g->cur_hold_start = now;
-        g->cur_hold_waiters = false;
-    } else if (locked > 0) {
-        uint64_t d = now - g->cur_hold_start;
-        ep_gil_tinfo *ti = tinfo_for(g, g->cur_holder_ident, 0, 0);
-
-        if (ti != NULL && waiters && d >= long_ns) {
-            if (!g->cur_hold_waiters) {
-                ti->long_holds++;
-                g->cur_hold_waiters = true;
-            }
-            if (d > ti->max_hold_ns) {
-                ti->max_hold_ns = d;
-            }
-        }
+        g->cur_hold_state = HOLD_NEW;
     }
     pthread_mutex_unlock(&g->lock);
     if (!x->have_walker) {
         return;
     }
+    if (!new_hold && locked > 0 && waiters) {
+        judge_hold(x, now, long_ns);
+    }
+    names_check(x, now);
     if (new_holder || now - x->listed_ns > EP_GIL_LIST_NS) {
         list_threads(x, now);
     }
@@ -1104,6 +1216,42 @@ row_for(ep_gil_report *r, pid_t tid, uint64_t ident, size_t cap)
     return &r->rows[r->nrows++];
 }
 
+/* Sites that read the same (another instruction of the same line) are
+ * one site in a report; most waited-at first. */
+static void
+merge_sites(ep_gil_row *row)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < row->nsites; i++) {
+        size_t j;
+
+        for (j = 0; j < n; j++) {
+            if (strcmp(row->sites[j].text, row->sites[i].text) == 0) {
+                row->sites[j].count += row->sites[i].count;
+                row->sites[j].wait_ns += row->sites[i].wait_ns;
+                break;
+            }
+        }
+        if (j == n) {
+            if (n != i) {
+                row->sites[n] = row->sites[i];
+            }
+            n++;
+        }
+    }
+    row->nsites = n;
+    for (size_t i = 1; i < n; i++) { /* insertion sort by wait_ns */
+        for (size_t j = i;
+             j > 0 && row->sites[j].wait_ns > row->sites[j - 1].wait_ns; j--) {
+            __typeof__(row->sites[0]) tmp = row->sites[j];
+
+            row->sites[j] = row->sites[j - 1];
+            row->sites[j - 1] = tmp;
+        }
+    }
+}
+
 static int
 cmp_rows(const void *a, const void *b)
 {
@@ -1198,6 +1346,7 @@ ep_gil_report_get(ep_gil *g, ep_gil_report *r)
             row->sites[row->nsites].wait_ns = atomic_load(&s->wait_ns);
             row->nsites++;
         }
+        merge_sites(row);
         if (atomic_load(&t->site_overflow) > 0) {
             snprintf(row->sites[row->nsites].text, EP_GIL_TEXT,
                      "(other sites)");
@@ -1212,6 +1361,7 @@ ep_gil_report_get(ep_gil *g, ep_gil_report *r)
                 break;
             }
             row->behind[row->nbehind].tid = tid_of(g, id, nslots);
+            row->behind[row->nbehind].ident = id;
             row->behind[row->nbehind].count = atomic_load(&t->behind[k].count);
             row->nbehind++;
         }
@@ -1278,7 +1428,8 @@ ep_gil_report_get(ep_gil *g, ep_gil_report *r)
             bool host;
 
             if (row->behind[k].tid != 0) {
-                ep_names_resolve(row->behind[k].tid, 0, row->behind[k].name,
+                ep_names_resolve(row->behind[k].tid, row->behind[k].ident,
+                                 row->behind[k].name,
                                  sizeof(row->behind[k].name), &host);
             } else {
                 snprintf(row->behind[k].name, sizeof(row->behind[k].name),

@@ -129,7 +129,15 @@ typedef struct ep_gil {
     uint64_t cur_hold_sn, cur_hold_start;
     uintptr_t cur_holder, cur_holder_ident;
     pid_t cur_holder_tid;
-    bool cur_hold_waiters;
+    int cur_hold_state; /* enum in gil.c: is this hold a native one? */
+    uintptr_t snap_frame, snap_instr;
+    uint64_t snap_cpu, snap_ns;
+    uint64_t names_asked_ns;
+    size_t names_seen;
+    /* Set by gil_probe.c: asks embed/ to collect Python thread names
+     * (never blocks). Called by the probe thread when threads appear. */
+    void (*want_names)(void *arg);
+    void *want_names_arg;
 } ep_gil;
 
 int ep_gil_init(ep_gil **out);
@@ -169,6 +177,7 @@ typedef struct ep_gil_row {
     size_t nbehind;
     struct {
         pid_t tid;
+        uint64_t ident;
         char name[64];
         uint64_t count;
     } behind[EP_GIL_BEHIND + 1];

@@ -7,10 +7,26 @@
 #include "gil.h"
 #include "probe.h"
 
+static void
+gp_want_names(void *arg)
+{
+    struct embprof *ep = arg;
+
+    if (ep->refresh_names != NULL) {
+        ep->refresh_names(ep);
+    }
+}
+
 static int
 gp_init(struct embprof *ep)
 {
-    return ep_gil_init(&ep->gil);
+    int rc = ep_gil_init(&ep->gil);
+
+    if (rc == EMBPROF_OK) {
+        ep->gil->want_names = gp_want_names;
+        ep->gil->want_names_arg = ep;
+    }
+    return rc;
 }
 
 static void

@@ -54,6 +54,11 @@ usage(FILE *out)
             "(sampler.idle)\n"
             "      --gil             keep only samples holding the GIL "
             "(sampler.gil_only)\n"
+            "      --gil-report FILE run the GIL probe and write its report "
+            "to FILE at exit;\n"
+            "                        FILE.json is gil-json, .txt (any "
+            "other) the text\n"
+            "                        report (gil.enabled, gil.output)\n"
             "  -d, --duration SEC    stop sampling after SEC seconds "
             "(sampler.duration)\n"
             "  -s, --socket PATH     open the control socket at PATH for "
@@ -167,8 +172,15 @@ main(int argc, char **argv)
                    (v = value_of(argc, argv, &i, NULL, "--lines", &missing))) {
             r = set(cfg, "tracer.lines", v);
             profiling = tracing = 1;
-        } else if ((v = value_of(argc, argv, &i, "-o", "--output",
+        } else if (!missing && (v = value_of(argc, argv, &i, NULL,
+                                             "--gil-report",
                                  &missing))) {
+            r = set(cfg, "gil.output", v);
+            if (r == 0) {
+                r = set(cfg, "gil.enabled", "true");
+            }
+        } else if (!missing && (v = value_of(argc, argv, &i, "-o", "--output",
+                                             &missing))) {
             output = v;
             r = set(cfg, "output.file", v);
         } else if (!missing && (v = value_of(argc, argv, &i, "-f", "--format",
