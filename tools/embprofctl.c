@@ -390,6 +390,9 @@ show(const char *line, const char *command, int rows)
             print_top(r, rows);
         } else if (strcmp(command, "dump") == 0) {
             print_dump(r);
+        } else if (strcmp(command, "gil") == 0 &&
+                   json_is_string(json_object_get(r, "text"))) {
+            fputs(json_string_value(json_object_get(r, "text")), stdout);
         } else if (json_object_size(r) == 1) {
             printf("ok\n");
         } else if (strcmp(command, "help") == 0) {

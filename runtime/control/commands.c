@@ -42,15 +42,6 @@ typedef struct ep_command {
 
 static const ep_command ep_commands[];
 
-/* Commands that come with later work: a clear answer instead of
- * "unknown". */
-static const struct {
-    const char *name;
-    const char *msg;
-} ep_planned[] = {
-    {"gil", "gil comes with the GIL probe, which this build does not have "
-            "yet"},
-};
 
 /* Settings a socket client may read but never set: they decide where
  * files are written, and the socket confines writes to output.dir. */
@@ -643,6 +634,57 @@ cmd_top(ep_conn *conn, const ep_request *req)
     free(json);
 }
 
+/* The GIL probe's report now: {"report": gil-json, "text": the text
+ * report}. Under ctl_lock, like an export (no file is written). */
+static void
+cmd_gil(ep_conn *conn, const ep_request *req)
+{
+    struct embprof *ep = conn->c->ep;
+    ep_gil_report rep;
+    char *json = NULL, *text = NULL;
+    size_t jlen = 0, tlen = 0;
+    FILE *jf, *tf;
+    ep_reply r;
+    int rc;
+
+    (void)req;
+    if (ep->refresh_names != NULL) {
+        ep->refresh_names(ep);
+    }
+    pthread_mutex_lock(&ep->ctl_lock);
+    rc = ep_gil_report_get(ep->gil, &rep);
+    if (rc != EMBPROF_OK) {
+        pthread_mutex_unlock(&ep->ctl_lock);
+        send_status(conn, rc);
+        return;
+    }
+    jf = open_memstream(&json, &jlen);
+    tf = open_memstream(&text, &tlen);
+    if (jf != NULL && tf != NULL) {
+        rc = ep_gil_format_json(jf, &rep, ep_py_layout_get()->version) |
+             ep_gil_format_text(tf, &rep);
+    }
+    ep_gil_report_free(&rep);
+    pthread_mutex_unlock(&ep->ctl_lock);
+    if (jf == NULL || tf == NULL || fclose(jf) != 0 || fclose(tf) != 0 ||
+        rc != 0) {
+        free(json);
+        free(text);
+        ep_conn_error(conn, "internal", "out of memory", false);
+        return;
+    }
+    if (jlen > 0 && json[jlen - 1] == '\n') {
+        json[--jlen] = '\0';
+    }
+    if (ep_reply_begin(&r, 1) == 0) {
+        ep_reply_raw(&r, "report", json);
+        ep_reply_str(&r, "text", text);
+        send_reply(conn, &r);
+    }
+    free(json);
+    free(text);
+}
+
 static void
 cmd_export(ep_conn *conn, const ep_request *req)
 {
@@ -1007,6 +1049,10 @@ static const ep_command ep_commands[] = {
      cmd_reset},
     {"dump", 0, 0, EP_LEVEL_READ, "dump",
      "every Python thread's stack now (no samples needed)", cmd_dump},
+    {"gil", 0, 0, EP_LEVEL_READ, "gil",
+     "the GIL probe's report now: waits per thread and site, holders, "
+     "diagnosis (start gil first)",
+     cmd_gil},
     {"top", 0, 1, EP_LEVEL_READ, "top [n=20]",
      "the hottest functions so far, by own time", cmd_top},
     {"export", 1, 2, EP_LEVEL_ADMIN, "export FORMAT [path=FILE]",
@@ -1061,13 +1107,6 @@ ep_control_dispatch(ep_conn *conn, const ep_request *req)
 
         snprintf(msg, sizeof(msg), "unknown command \"%.40s\" (try help)",
                  req->argv[0]);
-        for (size_t i = 0; i < sizeof(ep_planned) / sizeof(ep_planned[0]);
-             i++) {
-            if (strcmp(req->argv[0], ep_planned[i].name) == 0) {
-                snprintf(msg, sizeof(msg), "%.190s", ep_planned[i].msg);
-                code = "unsupported";
-            }
-        }
         if (conn->level == EP_LEVEL_NONE) {
             ep_conn_error(conn, "forbidden", "authenticate first: auth TOKEN",
                           true);

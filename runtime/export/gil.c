@@ -16,7 +16,7 @@
 
 typedef struct ep_diag {
     const char *kind;
-    char text[1024];
+    char text[4096];
     char remedy[512];
     size_t nthreads;
     const ep_gil_row *threads[EP_DIAG_THREADS];
@@ -104,7 +104,7 @@ diagnose(const ep_gil_report *rep, ep_diag *out)
      * behind CPU-bound threads that hold it most of the time. */
     for (size_t i = 0; i < rep->nrows && n < EP_DIAG_MAX; i++) {
         const ep_gil_row *v = &rep->rows[i];
-        char hogs[768];
+        char hogs[1536];
         ep_diag *d = &out[n];
 
         if (v->wait_count < 10 || is_hog(v) ||

@@ -168,9 +168,20 @@ def errors(a):
         j = json.loads(r.stdout)
         check(set(j) == {"ok", "error", "code"} and j["ok"] is False and
               j["code"] == "unknown_command", j)
+        # gil: no data before the GIL probe ran; then the live report
         r = ctl(*S, "gil", rc=1)
-        check("GIL probe" in r.stderr and "unsupported" in r.stderr,
-              r.stderr)
+        check("no_data" in r.stderr and "gil" in r.stderr, r.stderr)
+        ctl(*S, "start", "gil")
+        r = ctl(*S, "gil")
+        check("GIL report" in r.stdout and "diagnosis:" in r.stdout,
+              r.stdout)
+        r = ctl(*S, "--json", "gil")
+        j = json.loads(r.stdout)
+        check(j["ok"] is True and "switch_interval_us" in j["report"] and
+              isinstance(j["report"]["threads"], list), j)
+        r = ctl(*S, "--json", "start", "gil", "output=/tmp/x.json", rc=1)
+        check(json.loads(r.stdout)["code"] == "forbidden", r.stdout)
+        ctl(*S, "stop", "gil")
         # a bad option value gets the option table's own message
         r = ctl(*S, "--json", "start", "sampler", "rate=0", rc=1)
         j = json.loads(r.stdout)
