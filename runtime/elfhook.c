@@ -220,6 +220,16 @@ visit(struct dl_phdr_info *info, size_t size, void *arg)
                 nneed, relro_lo, relro_hi);
     scan_relocs(info, x, rela, relasz, symtab, strtab, versym, verneed, nneed,
                 relro_lo, relro_hi);
+    /* A slot already bound (not pointing back into the object's own PLT
+     * stubs, as a lazy one does) holds exactly what the dynamic linker
+     * chose, interposers (sanitizers, the host's wrappers) included. */
+    for (size_t i = 0; i < x->h->nslots; i++) {
+        void *v = __atomic_load_n(x->h->slot[i], __ATOMIC_SEQ_CST);
+
+        if (v != NULL && !contains(info, (uintptr_t)v)) {
+            x->h->real = v;
+        }
+    }
     x->rc = x->h->nslots > 0
                 ? EMBPROF_OK
                 : ep_error(EMBPROF_ENOTFOUND, "%s does not import %s",
@@ -242,11 +252,23 @@ ep_elfhook_find(const void *inside, const char *symbol, ep_elfhook *h)
     if (x.rc != EMBPROF_OK) {
         return x.rc;
     }
-    if (h->version[0] != '\0') {
-        h->real = dlvsym(RTLD_DEFAULT, symbol, h->version);
-    }
     if (h->real == NULL) {
-        h->real = dlsym(RTLD_DEFAULT, symbol);
+        /* Not bound yet: resolve as the dynamic linker would. dlvsym
+         * picks the version the object asks for; a plain dlsym also
+         * finds an unversioned interposer earlier in the search order
+         * (a sanitizer's interceptor), which the linker would bind. A
+         * dlsym result in the same object as dlvsym's is a compat
+         * version of the symbol, not an interposer. */
+        void *v = h->version[0] ? dlvsym(RTLD_DEFAULT, symbol, h->version)
+                                : NULL;
+        void *d = dlsym(RTLD_DEFAULT, symbol);
+        Dl_info vi, di;
+
+        h->real = v != NULL ? v : d;
+        if (v != NULL && d != NULL && d != v && dladdr(v, &vi) != 0 &&
+            dladdr(d, &di) != 0 && vi.dli_fbase != di.dli_fbase) {
+            h->real = d;
+        }
     }
     if (h->real == NULL) {
         return ep_error(EMBPROF_ENOTFOUND, "cannot resolve %s%s%s", symbol,

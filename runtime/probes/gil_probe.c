@@ -25,6 +25,7 @@ gp_init(struct embprof *ep)
     if (rc == EMBPROF_OK) {
         ep->gil->want_names = gp_want_names;
         ep->gil->want_names_arg = ep;
+        ep->sampler.gil = ep->gil;
     }
     return rc;
 }

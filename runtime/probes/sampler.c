@@ -26,6 +26,7 @@
 #include "../memread.h"
 #include "../py/walker.h"
 #include "../threads.h"
+#include "gil.h"
 
 /* What the sampler remembers of a thread between ticks. */
 typedef struct pthread_info {
@@ -264,6 +265,21 @@ sample_tick(sampler_ctx *x, uint64_t tick, uint64_t interval_ns)
         pthread_mutex_lock(&s->store->lock);
         update_thread(x, p);
         depth = ep_walker_resolve(&x->w, s->store, t, x->frame_ids);
+        if (depth >= 0 && t->tid != 0 && ep_gil_waiting(s->gil, t->tid)) {
+            /* A pseudo-frame under the waiting stack (frame_ids has one
+             * slot more than max_depth for it). */
+            uint32_t file = ep_store_str(s->store, "<embprof>", 9);
+            uint32_t name = ep_store_str(s->store, "[waiting for GIL]", 17);
+            uint32_t fn = file == UINT32_MAX || name == UINT32_MAX
+                              ? UINT32_MAX
+                              : ep_store_func(s->store, file, name, 0);
+            uint32_t fr = fn == UINT32_MAX ? UINT32_MAX
+                                           : ep_store_frame(s->store, fn, 0);
+
+            if (fr != UINT32_MAX) {
+                x->frame_ids[depth++] = fr;
+            }
+        }
         if (depth >= 0 && p->store_idx != UINT32_MAX &&
             ep_store_add(s->store, p->store_idx, x->frame_ids, (uint32_t)depth,
                          &wt, ep_clock_now_ns()) == 0) {
@@ -399,7 +415,7 @@ ep_sampler_start(ep_sampler *s, const ep_sampler_opts *opts)
     x->threads = calloc(EP_WALK_MAX_THREADS, sizeof(*x->threads));
     x->code_slots = malloc(d * sizeof(*x->code_slots));
     x->offsets = malloc(d * sizeof(*x->offsets));
-    x->frame_ids = malloc(d * sizeof(*x->frame_ids));
+    x->frame_ids = malloc((d + 1) * sizeof(*x->frame_ids));
     if (x->threads == NULL || x->code_slots == NULL || x->offsets == NULL ||
         x->frame_ids == NULL) {
         ep_walker_close(&x->w);

@@ -44,6 +44,9 @@ typedef struct ep_sampler {
     bool stop_requested;  /* guarded by wake_lock */
     ep_sampler_opts opts; /* written before the thread starts */
     ep_store *store;
+    /* The GIL probe, asked whether a sampled thread waits for the GIL
+     * (a "[waiting for GIL]" leaf frame). Set once at creation. */
+    struct ep_gil *gil;
     ep_sampler_counters c;
     char memread_name[24];
 } ep_sampler;

@@ -48,10 +48,18 @@ eptest.check(not any(x["kind"] == "native_hold" and "latency" in x["threads"]
 eptest.check(rep["switches"] > 0 and rep["forced_switches"] > 0,
              "switches %d forced %d" % (rep["switches"],
                                         rep["forced_switches"]))
-# The text report, by extension.
-eptest.run([a.embprof_run, "--gil-report", txt,
-            eptest.workload("gil_convoy.py"), "30"], timeout=120, check_rc=0)
+# The text report, by extension; with the sampler (idle threads too), the
+# waits show as a pseudo-frame under the waiting stacks.
+folded = os.path.join(d, "convoy.folded")
+eptest.run([a.embprof_run, "--gil-report", txt, "-o", folded, "--idle",
+            "-r", "200", eptest.workload("gil_convoy.py"), "60"],
+           timeout=120, check_rc=0)
 with open(txt, encoding="utf-8") as f:
     t = f.read()
 eptest.check("GIL report" in t and "latency" in t and "diagnosis:" in t, t)
+waits = [(th, fr, n) for th, fr, n in eptest.read_collapsed(folded)
+         if fr and fr[-1].startswith("[waiting for GIL]")]
+eptest.check(any(th.startswith("latency") and
+                 any("latency_tick" in x for x in fr) for th, fr, n in waits),
+             "no [waiting for GIL] frame under latency_tick: %s" % waits[:5])
 print("ok")
