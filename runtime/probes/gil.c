@@ -159,10 +159,18 @@ own_frames(ep_gil *g, uintptr_t tstate, uintptr_t *code, uintptr_t *instr)
 {
     const ep_py_layout *L = ep_py_layout_get();
     unsigned char fr[256];
+    size_t need = 0, offs[] = {L->fr_code, L->fr_previous, L->fr_instr,
+                               L->fr_owner};
     uintptr_t f;
     int n = 0;
 
-    if (L->fr_size > sizeof(fr) ||
+    /* Only the fields we use: 3.10's frame object is ~400 bytes. */
+    for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+        if (offs[i] != EP_OFF_NONE && offs[i] + sizeof(uintptr_t) > need) {
+            need = offs[i] + sizeof(uintptr_t);
+        }
+    }
+    if (need > sizeof(fr) ||
         !safe_read(g, &f, tstate + L->ts_frame, sizeof(f))) {
         return 0;
     }
@@ -174,7 +182,7 @@ own_frames(ep_gil *g, uintptr_t tstate, uintptr_t *code, uintptr_t *instr)
          guard++) {
         int owner = -1;
 
-        if (!safe_read(g, fr, f, L->fr_size)) {
+        if (!safe_read(g, fr, f, need)) {
             break;
         }
         if (L->fr_owner != EP_OFF_NONE) {
