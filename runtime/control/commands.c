@@ -42,7 +42,6 @@ typedef struct ep_command {
 
 static const ep_command ep_commands[];
 
-
 /* Settings a socket client may read but never set: they decide where
  * files are written, and the socket confines writes to output.dir. */
 static const char *const ep_socket_fixed[] = {

@@ -159,8 +159,8 @@ own_frames(ep_gil *g, uintptr_t tstate, uintptr_t *code, uintptr_t *instr)
 {
     const ep_py_layout *L = ep_py_layout_get();
     unsigned char fr[256];
-    size_t need = 0, offs[] = {L->fr_code, L->fr_previous, L->fr_instr,
-                               L->fr_owner};
+    size_t need = 0,
+           offs[] = {L->fr_code, L->fr_previous, L->fr_instr, L->fr_owner};
     uintptr_t f;
     int n = 0;
 
@@ -1162,6 +1162,35 @@ gil_thread_main(void *arg)
     free(x.code_slots);
     free(x.offsets);
     return NULL;
+}
+
+double
+ep_gil_wait_share(ep_gil *g)
+{
+    uint32_t n = atomic_load(&g->nthreads), active = 0;
+    uint64_t wait = 0, now = ep_clock_now_ns(), dw, dt;
+    double share;
+
+    if (atomic_load(&ep_gil_hooked) != g) {
+        g->share_ns = 0;
+        return -1;
+    }
+    n = n < EP_GIL_MAX_THREADS ? n : EP_GIL_MAX_THREADS;
+    for (uint32_t i = 0; i < n; i++) {
+        ep_gil_thread *t = &g->slots[i];
+        uint64_t w = atomic_load_explicit(&t->wait_ns, memory_order_relaxed);
+
+        wait += w;
+        active += w > 0;
+    }
+    dw = wait - g->share_wait;
+    dt = now - g->share_ns;
+    share = g->share_ns == 0 || dt < 1000000u || wait < g->share_wait
+                ? -1
+                : (double)dw / ((double)dt * (active > 0 ? active : 1));
+    g->share_wait = wait;
+    g->share_ns = now;
+    return share > 1 ? 1 : share;
 }
 
 /* --- reports ----------------------------------------------------------- */

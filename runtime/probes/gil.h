@@ -133,6 +133,7 @@ typedef struct ep_gil {
     uintptr_t snap_frame, snap_instr;
     uint64_t snap_cpu, snap_ns;
     uint64_t names_asked_ns;
+    uint64_t share_wait, share_ns; /* ep_gil_wait_share's caller only */
     size_t names_seen;
     /* Set by gil_probe.c: asks embed/ to collect Python thread names
      * (never blocks). Called by the probe thread when threads appear. */
@@ -156,6 +157,11 @@ void ep_gil_set_site(const char *site);
 /* True if thread tid waits for the GIL now (the sampler's pseudo-frame).
  * Any thread, lock-free. */
 bool ep_gil_waiting(ep_gil *g, pid_t tid);
+
+/* The share (0..1) of thread time spent waiting for the GIL since the
+ * previous call, or -1 when not running or on the first call. One caller
+ * thread (the policy engine's). Lock-free. */
+double ep_gil_wait_share(ep_gil *g);
 
 /* --- reports (export/gil.c formats them) ------------------------------ */
 

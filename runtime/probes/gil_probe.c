@@ -17,6 +17,12 @@ gp_want_names(void *arg)
     }
 }
 
+static double
+gp_wait_share(struct embprof *ep)
+{
+    return ep->gil != NULL ? ep_gil_wait_share(ep->gil) : -1;
+}
+
 static int
 gp_init(struct embprof *ep)
 {
@@ -26,6 +32,8 @@ gp_init(struct embprof *ep)
         ep->gil->want_names = gp_want_names;
         ep->gil->want_names_arg = ep;
         ep->sampler.gil = ep->gil;
+        /* Set once: it answers -1 while the probe does not run. */
+        ep->gil_wait_share = gp_wait_share;
     }
     return rc;
 }
