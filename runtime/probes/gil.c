@@ -511,6 +511,17 @@ locate_gil(ep_gil *g)
 
 static void *gil_thread_main(void *arg);
 
+/* How long stop waits for threads inside the hook: a thread there
+ * returns within one switch interval unless the machine starves it. */
+static uint64_t
+ep_gil_drain_ns(const ep_gil *g)
+{
+    const ep_py_layout *L = ep_py_layout_get();
+
+    return 2u * 1000u * (uint64_t)gil_ulong(g, L->gil_interval) +
+           1000000000u;
+}
+
 /* Waits until no thread is inside the hook; false after `limit_ns`. */
 static bool
 drain(uint64_t limit_ns)
@@ -538,6 +549,9 @@ ep_gil_start(ep_gil *g, int hold_rate, bool stacks)
 
     if (g->installed) {
         return ep_error(EMBPROF_ESTATE, "gil: already running");
+    }
+    if (g->undrained && drain(ep_gil_drain_ns(g))) {
+        g->undrained = false; /* the straggler has left the hook */
     }
     if (g->undrained) {
         return ep_error(EMBPROF_EBUSY,
@@ -603,7 +617,6 @@ int
 ep_gil_stop(ep_gil *g)
 {
     const ep_py_layout *L = ep_py_layout_get();
-    uint64_t interval_ns;
 
     if (!g->installed && !g->joinable) {
         return ep_error(EMBPROF_ESTATE, "gil: not running");
@@ -622,8 +635,7 @@ ep_gil_stop(ep_gil *g)
         ep_elfhook_write(&g->hook, g->hook.real);
         ep_error_clear();
         atomic_store(&ep_gil_hooked, NULL);
-        interval_ns = (uint64_t)gil_ulong(g, L->gil_interval) * 1000u;
-        if (!drain(2 * interval_ns + 200000000u)) {
+        if (!drain(ep_gil_drain_ns(g))) {
             g->undrained = true;
             ep_log(EP_LOG_WARN, "gil: a thread is still inside the GIL wait "
                                 "hook after stop");
@@ -644,6 +656,9 @@ ep_gil_reset(ep_gil *g)
 
     if (was) {
         ep_gil_stop(g);
+    }
+    if (g->undrained && drain(ep_gil_drain_ns(g))) {
+        g->undrained = false;
     }
     if (!g->undrained) {
         uint32_t n = atomic_load(&g->nthreads);
