@@ -750,9 +750,11 @@ api_export(lua_State *L)
             counter = &p->counters[i].n;
         }
     }
-    if (counter == &p->export_counter && strlen(tmpl) < 128 &&
+    if (counter == &p->export_counter &&
+        strlen(tmpl) < sizeof(p->counters[0].tmpl) &&
         p->ncounters < EP_POLICY_MAX_COOLDOWNS) {
-        snprintf(p->counters[p->ncounters].tmpl, 128, "%s", tmpl);
+        /* Fits: checked just above. */
+        memcpy(p->counters[p->ncounters].tmpl, tmpl, strlen(tmpl) + 1);
         counter = &p->counters[p->ncounters++].n;
     }
     if (expand(tmpl, *counter + 1, path, sizeof(path), &why) != 0) {
