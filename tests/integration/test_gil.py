@@ -63,9 +63,16 @@ for attempt in range(3):
                  "waited_behind: %s" % w["waited_behind"])
     eptest.check(h["held_pct"] > 30, "holder held %.1f %%" % h["held_pct"])
     kinds = {x["kind"]: x for x in rep["diagnosis"]}
-    eptest.check("native_hold" in kinds and "holder" in
-                 kinds["native_hold"]["threads"],
-                 "diagnosis: %s" % rep["diagnosis"])
+    if not ("native_hold" in kinds and
+            "holder" in kinds["native_hold"]["threads"]):
+        # A hold is judged native only if the holder was seen on a CPU or
+        # blocked; on a machine loaded past its CPUs (a sanitizer leg
+        # beside other tests) it can be merely runnable for a whole hold.
+        # Another run, up to three in all.
+        print("attempt %d: no native_hold diagnosis: %s"
+              % (attempt, rep["diagnosis"]))
+        eptest.check(attempt < 2, "diagnosis: %s" % rep["diagnosis"])
+        continue
     eptest.check("convoy" not in kinds,
                  "a native hold is not a Python convoy: %s"
                  % rep["diagnosis"])
