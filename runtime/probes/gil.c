@@ -301,6 +301,9 @@ close_wait(ep_gil_thread *t, uint64_t d)
     if (t->cur_site >= 0) {
         atomic_fetch_add_explicit(&t->sites[t->cur_site].wait_ns, d,
                                   memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&t->site_overflow_ns, d,
+                                  memory_order_relaxed);
     }
     atomic_fetch_add_explicit(&t->closed, 1, memory_order_relaxed);
     atomic_store_explicit(&t->cur_start, 0, memory_order_release);
@@ -518,8 +521,7 @@ ep_gil_drain_ns(const ep_gil *g)
 {
     const ep_py_layout *L = ep_py_layout_get();
 
-    return 2u * 1000u * (uint64_t)gil_ulong(g, L->gil_interval) +
-           1000000000u;
+    return 2u * 1000u * (uint64_t)gil_ulong(g, L->gil_interval) + 1000000000u;
 }
 
 /* Waits until no thread is inside the hook; false after `limit_ns`. */
@@ -1403,6 +1405,8 @@ ep_gil_report_get(ep_gil *g, ep_gil_report *r)
             snprintf(row->sites[row->nsites].text, EP_GIL_TEXT,
                      "(other sites)");
             row->sites[row->nsites].count = atomic_load(&t->site_overflow);
+            row->sites[row->nsites].wait_ns =
+                atomic_load(&t->site_overflow_ns);
             row->nsites++;
         }
         for (int k = 0; k < EP_GIL_BEHIND; k++) {
@@ -1438,6 +1442,16 @@ ep_gil_report_get(ep_gil *g, ep_gil_report *r)
                      ti->hold_sites[k].text);
             row->hold_sites[row->nhold].count = ti->hold_sites[k].count;
             row->nhold++;
+        }
+        for (size_t a = 1; a < row->nhold; a++) { /* most held first */
+            for (size_t b = a; b > 0 && row->hold_sites[b].count >
+                                            row->hold_sites[b - 1].count;
+                 b--) {
+                __typeof__(row->hold_sites[0]) tmp = row->hold_sites[b];
+
+                row->hold_sites[b] = row->hold_sites[b - 1];
+                row->hold_sites[b - 1] = tmp;
+            }
         }
         if (ti->have_cpu) {
             uint64_t cpu;

@@ -74,8 +74,9 @@ typedef struct ep_gil_thread {
     _Atomic uint64_t cur_start; /* ns: in a wait since; 0: not waiting */
     _Atomic uint64_t cur_wait;  /* hooked ns of the open wait */
     _Atomic uint64_t site_overflow, behind_other;
-    uint64_t last_switch; /* owner only */
-    int cur_site;         /* owner only; -1: none */
+    _Atomic uint64_t site_overflow_ns; /* wait time of those sites */
+    uint64_t last_switch;              /* owner only */
+    int cur_site;                      /* owner only; -1: none */
     ep_gil_site sites[EP_GIL_SITES];
     ep_gil_behind behind[EP_GIL_BEHIND];
 } ep_gil_thread;

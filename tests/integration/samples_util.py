@@ -49,12 +49,6 @@ def top_owner(stacks, thread_filter):
     return max(by, key=by.get), by
 
 
-def policy_supported(embprof_run):
-    """True if this build has the Lua policy engine (policy.file)."""
-    p = t.run([embprof_run, "--help"], check_rc=0)
-    return "policy.file" in p.stdout
-
-
 def python_include():
     """The CPython include directory of the build (set by ctest)."""
     inc = os.environ.get("EMBPROF_TEST_PY_INCLUDE")

@@ -58,22 +58,16 @@ t.check(bg.get("decompress_chunk", 0) > 0 or bg.get("stream_assets", 0) > 0,
         "the Python background thread is not in the profile as "
         "asset-streamer: %s" % sorted({su.thread_name(s[0]) for s in stacks}))
 
-# 3. frame_budget.lua, when this build has the Lua engine.
-if su.policy_supported(a.embprof_run):
-    out = os.path.join(d, "policy")
-    p = t.run([loop, "-n", "240", "--spike-every", "60", "--spike-ms", "30",
-               "--policy", os.path.join(src, "frame_budget.lua"), "-o", out,
-               "--set", "log.file=" + os.path.join(out, "embprof.log")],
-              timeout=120, check_rc=0)
-    got = sorted(f for f in os.listdir(out)
-                 if f.startswith("slow-frames") and f.endswith(".folded"))
-    t.check(got, "frame_budget.lua wrote no profile: %s" % os.listdir(out))
-    funcs = {su.owner(t.func_of(fr)) for _, frames, _ in
-             t.read_collapsed(os.path.join(out, got[0])) for fr in frames}
-    t.check("update" in funcs, "the slow-frame profile misses update()")
-else:
-    p = t.run([loop, "--policy", os.path.join(src, "frame_budget.lua")],
-              check_rc=2)
-    t.check("policy.file" in p.stderr, p.stderr)
-    print("policy part skipped: this build has no policy.file")
+# 3. frame_budget.lua: frames over budget trigger a profile of update().
+out = os.path.join(d, "policy")
+p = t.run([loop, "-n", "240", "--spike-every", "60", "--spike-ms", "30",
+           "--policy", os.path.join(src, "frame_budget.lua"), "-o", out,
+           "--set", "log.file=" + os.path.join(out, "embprof.log")],
+          timeout=120, check_rc=0)
+got = sorted(f for f in os.listdir(out)
+             if f.startswith("slow-frames") and f.endswith(".folded"))
+t.check(got, "frame_budget.lua wrote no profile: %s" % os.listdir(out))
+funcs = {su.owner(t.func_of(fr)) for _, frames, _ in
+         t.read_collapsed(os.path.join(out, got[0])) for fr in frames}
+t.check("update" in funcs, "the slow-frame profile misses update()")
 print("ok")

@@ -73,18 +73,13 @@ t.check(not os.path.exists(sock), "socket file left behind")
 t.check(not os.path.exists(os.path.join(out, "profile.folded")),
         "a profile without the sampler")
 
-# 5. The latency policy, when this build has the Lua engine.
+# 5. The latency policy: slow requests trigger a profile.
 policy = os.path.join(a.source_dir, "samples/threaded_server/latency.lua")
-if su.policy_supported(a.embprof_run):
-    out, p = run("policy", "/cpu?n=30000:1,/io?ms=5:1", "--no-sampler",
-                 "--set", "policy.file=" + policy,
-                 "--set", "log.file=" + os.path.join(d, "policy.log"),
-                 load=240)
-    got = [f for f in os.listdir(out) if f.startswith("slow-requests")]
-    t.check(got, "the latency policy wrote no profile: %s\n%s"
-            % (os.listdir(out), p.stderr))
-else:
-    p = t.run([server, "--set", "policy.file=" + policy], check_rc=2)
-    t.check("policy.file" in p.stderr, p.stderr)
-    print("policy part skipped: this build has no policy.file")
+out, p = run("policy", "/cpu?n=30000:1,/io?ms=5:1", "--no-sampler",
+             "--set", "policy.file=" + policy,
+             "--set", "log.file=" + os.path.join(d, "policy.log"),
+             load=240)
+got = [f for f in os.listdir(out) if f.startswith("slow-requests")]
+t.check(got, "the latency policy wrote no profile: %s\n%s"
+        % (os.listdir(out), p.stderr))
 print("ok")
