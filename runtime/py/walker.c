@@ -452,10 +452,15 @@ frame_copy(ep_walker *w, uintptr_t addr, uintptr_t lo, uintptr_t hi)
 {
     size_t fs = w->L->fr_size;
 
-    if (addr >= lo && addr + fs <= hi) {
+    if (addr == 0 || addr > UINTPTR_MAX - fs - 2 * EP_PAGE) {
+        return NULL; /* garbage: no frame lives there */
+    }
+    /* (Written so that a garbage addr near the top of the address space
+     * cannot wrap addr + fs round and pass.) */
+    if (addr >= lo && addr <= hi && hi - addr >= fs) {
         return w->chunkbuf + (addr - lo);
     }
-    if (addr >= w->reg_lo && addr + fs <= w->reg_hi) {
+    if (addr >= w->reg_lo && addr <= w->reg_hi && w->reg_hi - addr >= fs) {
         return w->region + (addr - w->reg_lo);
     }
     /* Frames of older data-stack chunks (deep stacks) lie below each
@@ -484,7 +489,7 @@ frame_copy(ep_walker *w, uintptr_t addr, uintptr_t lo, uintptr_t hi)
                 memmove(w->region, w->region + EP_REGION - got * EP_PAGE,
                         got * EP_PAGE);
             }
-            if (addr >= w->reg_lo) {
+            if (addr >= w->reg_lo && w->reg_hi - addr >= fs) {
                 return w->region + (addr - w->reg_lo);
             }
         }
