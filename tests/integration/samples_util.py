@@ -11,13 +11,28 @@ def thread_name(label):
     return re.sub(r" \(tid \d+\)$", "", label)
 
 
+ANONYMOUS = {"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>",
+             "<lambda>"}
+
+
+def named(frames):
+    """The innermost frame's function, comprehensions and lambdas folded
+    into the function that runs them: 3.10 names them only '<listcomp>'
+    (no qualname), 3.11 'f.<locals>.<listcomp>', 3.12+ inlines them."""
+    for fr in reversed(frames):
+        f = t.func_of(fr)
+        if f.rsplit(".", 1)[-1] not in ANONYMOUS:
+            return f
+    return t.func_of(frames[-1])
+
+
 def self_counts(stacks, thread_filter):
-    """{function: samples where it is the innermost frame} over the
+    """{function: samples where it is the innermost named frame} over the
     threads thread_filter(name) accepts."""
     out = {}
     for thread, frames, count in stacks:
         if frames and thread_filter(thread_name(thread)):
-            f = t.func_of(frames[-1])
+            f = named(frames)
             out[f] = out.get(f, 0) + count
     return out
 
