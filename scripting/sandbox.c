@@ -160,7 +160,11 @@ sb_setmetatable(lua_State *L)
     /* Checked here so that errors name this function, not '?'. */
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
-    if (lua_istable(L, 2) && lua_getfield(L, 2, "__gc") != LUA_TNIL) {
+    /* A raw lookup, as Lua's own check for finalizers is: lua_getfield
+     * would run the metatable's __index, which can rawset __gc after
+     * this check has seen nil. */
+    if (lua_istable(L, 2) &&
+        (lua_pushliteral(L, "__gc"), lua_rawget(L, 2)) != LUA_TNIL) {
         return luaL_error(L, "setmetatable: __gc metamethods are not "
                              "allowed in a policy");
     }

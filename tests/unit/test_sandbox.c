@@ -97,8 +97,7 @@ memory_bomb(void **state)
                  "1e5 + i) end",
                  "not enough memory", 0);
     /* Memory or instructions, whichever runs out first. */
-    expect_error("local t = {} while true do t[#t + 1] = {i = #t} end", "",
-                 0);
+    expect_error("local t = {} while true do t[#t + 1] = {i = #t} end", "", 0);
     expect_error("return string.rep('x', 1e12)", "", 0);
 }
 
@@ -217,6 +216,27 @@ coroutines_and_gc(void **state)
                  "__gc metamethods are not allowed", 1);
     expect_error("setmetatable({}, {__gc = true})",
                  "__gc metamethods are not allowed", 1);
+    {
+        /* A metatable whose own __index adds __gc while the check looks
+         * must not get a finalizer registered (it would run with the
+         * hooks off: no budget could stop it). */
+        char err[256];
+
+        assert_int_equal(
+            run("FIN = nil\n"
+                "local mt = setmetatable({}, {__index = function(t, k)\n"
+                "  if k == '__gc' then\n"
+                "    rawset(t, '__gc', function() FIN = true end)\n"
+                "  end\n"
+                "end})\n"
+                "local ok = pcall(setmetatable, {}, mt)\n",
+                err, sizeof(err)),
+            EMBPROF_OK);
+        lua_gc(sb.L, LUA_GCCOLLECT);
+        lua_gc(sb.L, LUA_GCCOLLECT);
+        assert_int_equal(lua_getglobal(sb.L, "FIN"), LUA_TNIL);
+        lua_pop(sb.L, 1);
+    }
 }
 
 static void
