@@ -308,7 +308,9 @@ embprof_init(const embprof_config *cfg, const PyConfig *py, embprof **out)
         ep_log(EP_LOG_ERROR, "init: %s", detail);
         ep_control_stop(ep->control);
         ep_embed_current = NULL;
-        ep_runtime_free(ep);
+        if (!ep->control_stuck) {
+            ep_runtime_free(ep);
+        }
         return ep_error(rc, "%s", detail);
     }
     *out = ep;
@@ -359,7 +361,9 @@ embprof_attach(const embprof_config *cfg, embprof **out)
     if (rc != EMBPROF_OK) {
         ep_control_stop(ep->control);
         ep_embed_current = NULL;
-        ep_runtime_free(ep);
+        if (!ep->control_stuck) {
+            ep_runtime_free(ep);
+        }
         return rc;
     }
     *out = ep;
@@ -410,8 +414,10 @@ embprof_finalize(embprof *ep)
     }
     ep_embed_current = NULL;
     atomic_store(&ep_shutdown_done, 0);
-    ep_runtime_free(ep);
-    ep_names_clear();
+    if (!ep->control_stuck) {
+        ep_runtime_free(ep);
+        ep_names_clear();
+    } /* else the control thread still uses both: leaked on purpose */
     if (rc == EMBPROF_OK && prc < 0) {
         rc = ep_error(EMBPROF_EPYTHON,
                       "Py_FinalizeEx failed to flush buffered data");

@@ -36,7 +36,7 @@ struct embprof {
     ep_store store;
     ep_sampler sampler;
     struct ep_tracer *tracer; /* probes/tracer.c; set at init */
-    ep_gil *gil; /* the GIL probe (probes/gil.h) */
+    ep_gil *gil;              /* the GIL probe (probes/gil.h) */
     ep_obsq obs;
     uint64_t created_ns;      /* monotonic */
     uint64_t created_real_ns; /* epoch, for profile headers */
@@ -69,6 +69,7 @@ struct embprof {
 
     /* embed/ state (see embed/embed.h). */
     bool owns_python;       /* embprof_init (true) or attach (false) */
+    bool control_stuck;     /* the control thread outlived its stop */
     void *main_tstate;      /* PyThreadState of the init thread */
     atomic_bool finalizing; /* set once at shutdown; any thread reads */
     char last_export[4096]; /* ctl_lock */

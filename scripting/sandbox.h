@@ -22,7 +22,8 @@
  *
  * Known limit: a C function runs to completion before the hook can fire,
  * so a pathological string pattern (backtracking over a long subject) can
- * hold the control thread; host threads never wait for it.
+ * hold the control thread; host threads never wait for it, and finalize
+ * waits for it at most EP_CONTROL_STOP_S seconds (control.h).
  *
  * Control thread only (or the init thread before it starts).
  */

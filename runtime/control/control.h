@@ -19,7 +19,15 @@ typedef struct ep_control ep_control;
 int ep_control_start(struct embprof *ep, ep_control **out);
 /* Stops the thread (joined), closes every connection, unlinks the socket
  * it created, frees c and clears ep->control. NULL is a no-op. Any thread
- * but the control thread; must not hold ctl_lock. */
+ * but the control thread; must not hold ctl_lock.
+ *
+ * The join waits at most EP_CONTROL_STOP_S seconds: a policy callback can
+ * sit in one C call the instruction budget cannot interrupt (a Lua
+ * pattern that backtracks over a long string), and the host's exit must
+ * not wait for it. Then the thread is detached and left to finish on its
+ * own, c is not freed, and ep->control_stuck is set: the runtime must
+ * then be leaked, not freed, for the thread still uses it. */
+#define EP_CONTROL_STOP_S 5
 void ep_control_stop(ep_control *c);
 /* In a fork child: the control thread did not survive. Closes the
  * inherited listening and client sockets (without touching libevent,

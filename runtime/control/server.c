@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -956,7 +957,21 @@ ep_control_stop(ep_control *c)
     pthread_mutex_unlock(&c->lock);
     event_active(c->notify, EV_READ, 0);
     if (c->thread_started) {
-        pthread_join(c->thread, NULL);
+        struct timespec until;
+
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += EP_CONTROL_STOP_S;
+        if (pthread_timedjoin_np(c->thread, NULL, &until) != 0) {
+            ep_log(EP_LOG_ERROR,
+                   "control: the control thread did not stop within %d s "
+                   "(a policy callback stuck in one long C call, such as "
+                   "a string pattern over a long string?); leaving it "
+                   "behind so the host can exit",
+                   EP_CONTROL_STOP_S);
+            pthread_detach(c->thread);
+            ep->control_stuck = true;
+            return;
+        }
     }
     pthread_mutex_lock(&ep->ctl_lock);
     ep->control = NULL;

@@ -8,10 +8,11 @@ keeps running and answering. Also: list, disable, reload keeps the old
 policy on a syntax error, levels, policy.dir, rolling.lua's keep=."""
 import json
 import os
+import tempfile
 import threading
 import time
 
-from ctlutil import Ctl, Host, ask, check, main
+from ctlutil import Ctl, Host, ask, check, cleanup, main
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -370,6 +371,36 @@ def c_windows_and_counters(a):
     check(got == ["pair-1.dump", "pair-1.txt", "pair-2.dump", "pair-2.txt"],
           got)
     h.alive()
+
+
+def c_slow_pattern_exit(a):
+    """A callback stuck in one long C call (a backtracking pattern over a
+    long string, which no instruction budget can interrupt) holds the
+    control thread, but not the host's exit: finalize waits a bounded time
+    and says why."""
+    d = tempfile.mkdtemp(prefix="embprof-ctl-")
+    pol = os.path.join(d, "slow.lua")
+    with open(pol, "w") as f:
+        f.write("embprof.every(20, function()\n"
+                "  local s = string.rep('a', 100000)\n"
+                "  return s:find('.-.-.-.-b')\n"
+                "end, 'slow')\n")
+    # (Not through the socket: the stuck control thread cannot answer.)
+    h = Host(a.embprof_run, d=d, sets=("policy.file=" + pol,), wait=False)
+    try:
+        deadline = time.time() + 30
+        while h.progress_now() == 0 and time.time() < deadline:
+            check(h.proc.poll() is None, "host died: " + h.stderr())
+            time.sleep(0.05)
+        time.sleep(0.5)  # the callback is inside find() now
+        t0 = time.time()
+        h.finish()
+        took = time.time() - t0
+        check(took < 30, "host took %.1f s to exit" % took)
+        check("did not stop within" in h.stderr(), h.stderr())
+    finally:
+        h.kill()
+    cleanup(d)
 
 
 def c_zz_host_ends_cleanly(a):
