@@ -8,6 +8,8 @@
  */
 #include "linetable.h"
 
+#include <limits.h>
+
 #include "layout.h"
 
 static int
@@ -102,11 +104,22 @@ line_311(const uint8_t *p, const uint8_t *end, int line, int offset)
         case 11:
         case 10:
             delta = code - 10;
+            if (end - p < 2) {
+                return 0; /* truncated copy */
+            }
             p += 2;
             break;
         default:
+            if (p >= end) {
+                return 0;
+            }
             p += 1;
             break;
+        }
+        /* A garbage table must not overflow the int arithmetic. */
+        if ((delta > 0 && line > INT_MAX - delta) ||
+            (delta < 0 && line < INT_MIN - delta) || addr > INT_MAX - len) {
+            return 0;
         }
         line += delta;
         if (addr <= offset && offset < addr + len) {

@@ -626,7 +626,7 @@ ep_walker_stack(ep_walker *w, ep_wthread *t)
         if (L->frame_kind == EP_FRAMES_OBJECTS) {
             int32_t lasti = (int32_t)(intptr_t)w->rawinstr[i];
 
-            off = lasti < 0 ? -1 : lasti * 2;
+            off = lasti < 0 || lasti > INT32_MAX / 2 ? -1 : lasti * 2;
         } else {
             intptr_t d = (intptr_t)w->rawinstr[i] -
                          (intptr_t)(w->rawcode[i] + L->co_code_adaptive);
@@ -715,7 +715,7 @@ ep_walker_describe(ep_walker *w, uintptr_t code, uintptr_t instr, char *buf,
     if (L->frame_kind == EP_FRAMES_OBJECTS) {
         int32_t lasti = (int32_t)(intptr_t)instr;
 
-        off = lasti < 0 ? -1 : lasti * 2;
+        off = lasti < 0 || lasti > INT32_MAX / 2 ? -1 : lasti * 2;
     } else {
         intptr_t d = (intptr_t)instr - (intptr_t)(code + L->co_code_adaptive);
 

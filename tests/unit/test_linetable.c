@@ -213,6 +213,20 @@ truncated_and_corrupt(void **state)
     assert_int_equal(line_at(EP_LINETABLE_311, endless, sizeof(endless), 7, 0),
                      0);
     assert_int_equal(line_at(EP_LINETABLE_311, no_start_bit, 4, 7, 0), 0);
+    {
+        /* Line deltas that would overflow an int (UBSan flags the sum):
+         * each code-13 entry adds 2^29 - 1 lines, the fifth passes
+         * INT_MAX. */
+        static const uint8_t huge[] = {
+            E(13, 1), 0x7E, 0x7F,     0x7F, 0x7F,     0x3F, /* +(2^29 - 1) */
+            E(13, 1), 0x7E, 0x7F,     0x7F, 0x7F,     0x3F, E(13, 1), 0x7E,
+            0x7F,     0x7F, 0x7F,     0x3F, E(13, 1), 0x7E, 0x7F,     0x7F,
+            0x7F,     0x3F, E(13, 1), 0x7E, 0x7F,     0x7F, 0x7F,     0x3F,
+        };
+
+        assert_int_equal(line_at(EP_LINETABLE_311, huge, sizeof(huge), 7, 8),
+                         0);
+    }
     /* Entries after a byte that is not an entry start are not trusted. */
     assert_int_equal(line_at(EP_LINETABLE_311, out_of_step, 5, 7, 0), 7);
     assert_int_equal(line_at(EP_LINETABLE_311, out_of_step, 5, 7, 2), 0);
