@@ -15,11 +15,16 @@ int
 ep_error(int status, const char *fmt, ...)
 {
     int saved = errno;
+    char buf[sizeof(ep_last_error)];
     va_list ap;
 
+    /* Through a copy: callers may pass embprof_last_error() itself as an
+     * argument ("context: %s"), and vsnprintf must not read what it
+     * writes. */
     va_start(ap, fmt);
-    vsnprintf(ep_last_error, sizeof(ep_last_error), fmt, ap);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
+    memcpy(ep_last_error, buf, sizeof(buf));
     errno = saved;
     return status;
 }

@@ -150,6 +150,18 @@ detail_is_per_thread(void **state)
     assert_string_equal(embprof_last_error(), "main thread's error");
 }
 
+/* A caller may wrap the last error in context with the last error as an
+ * argument: the result is the context plus the old text, intact. */
+static void
+wrapping_the_last_error(void **state)
+{
+    (void)state;
+    ep_error(EMBPROF_EINVAL, "bad.lua:2: ')' expected near <eof>");
+    ep_error(EMBPROF_EINVAL, "policy.file: %s", embprof_last_error());
+    assert_string_equal(embprof_last_error(),
+                        "policy.file: bad.lua:2: ')' expected near <eof>");
+}
+
 int
 main(void)
 {
@@ -162,6 +174,7 @@ main(void)
         cmocka_unit_test(long_detail_is_truncated),
         cmocka_unit_test(failed_config_set_names_the_key),
         cmocka_unit_test(detail_is_per_thread),
+        cmocka_unit_test(wrapping_the_last_error),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
