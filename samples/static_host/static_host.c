@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,8 @@ usage(FILE *out)
             "  -h, --help            print this help and exit\n"
             "\n"
             "outputs in DIR: profile.folded, profile.speedscope.json, "
-            "top.txt\n"
+            "top.txt;\n"
+            "  with --start gil also gil.txt and gil.json (the GIL report)\n"
             "\n"
             "exit status: 0 ok; 1 embprof, Python or an export failed; 2 "
             "usage error.\n",
@@ -189,11 +191,15 @@ run(embprof *ep, double seconds, int nthreads)
 int
 main(int argc, char **argv)
 {
-    static const char *const outputs[][2] = {
-        {"collapsed", "profile.folded"},
-        {"speedscope", "profile.speedscope.json"},
-        {"top", "top.txt"},
+    /* probe, format, file: written when the probe ran */
+    static const char *const outputs[][3] = {
+        {"sampler", "collapsed", "profile.folded"},
+        {"sampler", "speedscope", "profile.speedscope.json"},
+        {"sampler", "top", "top.txt"},
+        {"gil", "gil", "gil.txt"},
+        {"gil", "gil-json", "gil.json"},
     };
+    bool ran[2];
     const char *outdir = "static_host-out", *start[MAX_STARTS];
     char dir[PATH_MAX];
     double seconds = 2.0;
@@ -276,15 +282,24 @@ main(int argc, char **argv)
     if (status == 0 && run(ep, seconds, nthreads) != 0) {
         status = 1;
     }
+    ran[0] = embprof_active(ep, "sampler") == 1;
+    ran[1] = embprof_active(ep, "gil") == 1;
     embprof_stop(ep, "sampler");
+    if (ran[1]) {
+        embprof_stop(ep, "gil");
+    }
     printf(PROG ": outputs in %s:\n", dir);
-    for (i = 0; i < 3; i++) {
-        int rc = embprof_export(ep, outputs[i][0], outputs[i][1]);
+    for (i = 0; i < (int)(sizeof(outputs) / sizeof(outputs[0])); i++) {
+        int rc;
 
+        if (!ran[strcmp(outputs[i][0], "gil") == 0]) {
+            continue;
+        }
+        rc = embprof_export(ep, outputs[i][1], outputs[i][2]);
         if (rc == EMBPROF_OK) {
-            printf("  %s/%s\n", dir, outputs[i][1]);
+            printf("  %s/%s\n", dir, outputs[i][2]);
         } else if (rc != EMBPROF_ENODATA) {
-            fprintf(stderr, PROG ": export %s: %s\n", outputs[i][1],
+            fprintf(stderr, PROG ": export %s: %s\n", outputs[i][2],
                     embprof_last_error());
             status = 1;
         }

@@ -1,5 +1,6 @@
 """samples/static_host: the minimal host linked with the static libpython
 profiles its main thread and its named native threads."""
+import json
 import os
 
 import eptest as t
@@ -20,5 +21,17 @@ for thread, func in (("host-main", "main_thread_work"),
             % (thread, func, incl.get(func, 0), incl))
     top, table = su.top_owner(stacks, lambda n, th=thread: n == th)
     t.check(top == "spin", "%s: top is %s, not spin" % (thread, top))
+# With the GIL probe: three threads spin in Python, so each waits for the
+# GIL; the report names the native threads by the names they gave.
+g = os.path.join(d, "gil")
+t.run([host, "-s", "1", "-t", "2", "--start", "gil", "-o", g], timeout=60,
+      check_rc=0)
+with open(os.path.join(g, "gil.json")) as f:
+    rep = json.load(f)
+waits = {th["name"]: th["wait_count"] for th in rep["threads"]}
+t.check(all(waits.get(n, 0) > 0 for n in ("native-0", "native-1")),
+        "GIL waits per thread: %s" % waits)
+t.check(rep["switches"] > 0, "no GIL switches: %s" % rep)
+t.check(os.path.getsize(os.path.join(g, "gil.txt")) > 0, "empty gil.txt")
 t.run([host, "--bogus", "x"], check_rc=2)
 print("ok")
