@@ -2,6 +2,7 @@
 through embprof_gil_ensure under the built-in load generator. The route
 the test makes slow is the top of the profile; handler exceptions become
 500s, not crashes; usage errors exit 2."""
+import json
 import os
 import re
 
@@ -49,6 +50,22 @@ t.check(top == "crunch_primes", "top is %s, not crunch_primes" % top)
 incl = su.total_counts(stacks, workers)
 t.check(incl.get("cpu_route", 0) > 2 * incl.get("alloc_route", 0),
         "cpu_route does not dominate: %s" % incl)
+
+# 1b. The same mix with the GIL probe: four workers contend for the GIL;
+# the report names them, with the sites they waited at (routes.c's
+# embprof_gil_ensure site, or the handler they were in).
+out, p = run("gil", "/cpu?n=30000:3,/io?ms=5:1", "--start", "gil", load=60)
+with open(os.path.join(out, "gil.json")) as f:
+    gil = json.load(f)
+ws = [th for th in gil["threads"] if workers(th["name"])]
+t.check(len(ws) >= 2 and all(th["wait_count"] > 0 for th in ws),
+        "GIL report workers: %s" % [(th["name"], th["wait_count"])
+                                    for th in gil["threads"]])
+t.check(all(th["kind"] == "host" for th in ws), "workers are host threads")
+sites = " ".join(s["site"] for th in ws for s in th["top_wait_sites"])
+t.check("routes.c" in sites or "crunch_primes" in sites,
+        "wait sites: %s" % sites)
+t.check(gil["diagnosis"], "no diagnosis for 4 contending workers")
 
 # 2. The allocating route made slow: build_records is on top instead.
 out, p = run("alloc", "/cpu?n=1000:1,/io?ms=5:1,/alloc?n=6000:3")
