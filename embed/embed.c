@@ -226,6 +226,7 @@ common_start(struct embprof *ep)
     int rc;
 
     ep->refresh_names = names_hook;
+    ep_embed_prepare_thread_names();
     ep->python_enter = python_enter;
     ep->python_leave = python_leave;
     ep_embed_current = ep;

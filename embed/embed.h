@@ -20,6 +20,12 @@ PyObject *ep_pymodule_init(void);
 /* Collects Python thread names into the registry. Caller holds the GIL.
  * Never raises (a failure keeps the old names). */
 void ep_embed_collect_names(void);
+/* Restores threading.Thread._bootstrap_inner if embprof wrapped it (see
+ * pymodule.c). With the GIL, at shutdown. */
+void ep_embed_remove_thread_hook(void);
+/* Imports threading (main thread only) and installs the wrapper that
+ * names each threading.Thread as it starts. With the GIL, at init. */
+void ep_embed_prepare_thread_names(void);
 /* Schedules ep_embed_collect_names on the main thread. Any thread; never
  * blocks. */
 void ep_embed_schedule_names(struct embprof *ep);

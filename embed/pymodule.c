@@ -18,8 +18,11 @@
 #include "embed.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "../runtime/clock.h"
 #include "../runtime/error.h"
 #include "../runtime/log.h"
 #include "../runtime/runtime.h"
@@ -351,6 +354,7 @@ py_atexit(PyObject *self, PyObject *unused)
     (void)unused;
     if (ep_embed_current != NULL) {
         ep_embed_collect_names();
+        ep_embed_remove_thread_hook();
         /* The tracer's hooks come off with the GIL, before Python goes. */
         if (ep_ctl_active(ep_embed_current, "tracer") > 0) {
             ep_ctl_stop(ep_embed_current, "tracer");
@@ -432,18 +436,131 @@ ep_pymodule_init(void)
 
 /* --- Python thread names ----------------------------------------------- */
 
+/* Names are collected with the GIL at start, stop, export and init
+ * (threading.enumerate), which misses a thread that starts and ends in
+ * between, and every thread while the main thread sits in join() when
+ * the collection is a pending call. So each threading.Thread also names
+ * itself as it starts: Thread._bootstrap_inner is wrapped by a C function
+ * (no Python frame of ours in any stack) that records the new thread's
+ * name, tid and ident, then runs the original. Installed at init (which
+ * imports threading on the main thread: a thread started before the first
+ * collection would be missed otherwise), removed at shutdown. */
+static PyObject *ep_orig_bootstrap; /* the original, strong; GIL */
+static PyObject *ep_our_bootstrap;  /* what we installed, strong; GIL */
+
+static void
+name_thread_now(PyObject *thread)
+{
+    PyObject *name = PyObject_GetAttrString(thread, "name");
+    const char *s = name != NULL ? PyUnicode_AsUTF8(name) : NULL;
+
+    if (s != NULL) {
+        ep_names_set(ep_gettid(), (uint64_t)pthread_self(), s, false);
+    }
+    Py_XDECREF(name);
+    PyErr_Clear();
+}
+
+static PyObject *
+bootstrap_inner(PyObject *unused, PyObject *thread)
+{
+    (void)unused;
+    name_thread_now(thread);
+    return PyObject_CallOneArg(ep_orig_bootstrap, thread);
+}
+
+static PyMethodDef ep_bootstrap_def = {
+    "_bootstrap_inner", bootstrap_inner, METH_O,
+    "embprof: records the thread's name, then runs threading's own "
+    "_bootstrap_inner"};
+
+/* With the GIL; errors are cleared (names are a nicety). */
+static void
+install_thread_hook(PyObject *threading)
+{
+    PyObject *cls, *orig, *fn = NULL, *meth = NULL;
+
+    if (ep_orig_bootstrap != NULL) {
+        return;
+    }
+    cls = PyObject_GetAttrString(threading, "Thread");
+    orig =
+        cls != NULL ? PyObject_GetAttrString(cls, "_bootstrap_inner") : NULL;
+    if (orig != NULL && PyFunction_Check(orig)) {
+        fn = PyCFunction_New(&ep_bootstrap_def, NULL);
+        meth = fn != NULL ? PyInstanceMethod_New(fn) : NULL;
+        if (meth != NULL &&
+            PyObject_SetAttrString(cls, "_bootstrap_inner", meth) == 0) {
+            ep_orig_bootstrap = orig;
+            ep_our_bootstrap = meth;
+            orig = meth = NULL;
+        }
+    }
+    Py_XDECREF(meth);
+    Py_XDECREF(fn);
+    Py_XDECREF(orig);
+    Py_XDECREF(cls);
+    PyErr_Clear();
+}
+
+void
+ep_embed_prepare_thread_names(void)
+{
+    PyObject *threading;
+
+    /* threading must be imported first by the process's main thread (it
+     * takes the importing thread for the main one); elsewhere the wrapper
+     * goes in at the next collection instead. */
+    if (ep_gettid() != getpid() || ep_orig_bootstrap != NULL) {
+        return;
+    }
+    threading = PyImport_ImportModule("threading");
+    if (threading != NULL) {
+        install_thread_hook(threading);
+        Py_DECREF(threading);
+    }
+    PyErr_Clear();
+}
+
+void
+ep_embed_remove_thread_hook(void)
+{
+    PyObject *modules, *threading, *cls, *cur;
+
+    if (ep_orig_bootstrap == NULL || !Py_IsInitialized()) {
+        return;
+    }
+    modules = PyImport_GetModuleDict();
+    threading = modules ? PyDict_GetItemString(modules, "threading") : NULL;
+    cls = threading ? PyObject_GetAttrString(threading, "Thread") : NULL;
+    cur = cls ? PyObject_GetAttrString(cls, "_bootstrap_inner") : NULL;
+    /* Only if it is still ours: someone may have wrapped it since. */
+    if (cur != NULL && cur == ep_our_bootstrap &&
+        PyObject_SetAttrString(cls, "_bootstrap_inner", ep_orig_bootstrap) ==
+            0) {
+        /* A thread starting now holds its own references to both. */
+        Py_CLEAR(ep_orig_bootstrap);
+        Py_CLEAR(ep_our_bootstrap);
+    }
+    Py_XDECREF(cur);
+    Py_XDECREF(cls);
+    PyErr_Clear();
+}
+
 void
 ep_embed_collect_names(void)
 {
     PyObject *exc_type, *exc_val, *exc_tb;
     PyObject *modules, *threading, *list = NULL;
 
-    /* Never import threading ourselves: a host that does not use it should
-     * not get it. Save and restore any pending exception. */
+    /* Only if threading is there (init imported it on the main thread;
+     * an attach from another thread did not). Save and restore any
+     * pending exception. */
     PyErr_Fetch(&exc_type, &exc_val, &exc_tb);
     modules = PyImport_GetModuleDict();
     threading = modules ? PyDict_GetItemString(modules, "threading") : NULL;
     if (threading != NULL) {
+        install_thread_hook(threading);
         list = PyObject_CallMethod(threading, "enumerate", NULL);
     }
     if (list != NULL && PyList_Check(list)) {
