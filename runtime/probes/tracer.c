@@ -804,6 +804,10 @@ ep_tr_snapshot_take(struct embprof *ep, ep_tr_snapshot *s)
     for (ep_tr_thread *t = atomic_load(&tr->threads); t != NULL; t = t->next) {
         thread_copy c;
         uint32_t *map;
+        /* Read before the functions: every span in this prefix is of a
+         * function published before it (a reset may restart the prefix
+         * under us, hence the bound check at the remap as well). */
+        uint32_t ns = atomic_load_explicit(&t->nspans, memory_order_acquire);
 
         memset(&c, 0, sizeof(c));
         c.funcs = copy_prefix(&t->funcs, sizeof(ep_tr_func), &c.nf);
@@ -898,8 +902,6 @@ ep_tr_snapshot_take(struct embprof *ep, ep_tr_snapshot *s)
         }
         if (rc == EMBPROF_OK) {
             ep_tr_mthread *mt = &s->threads[s->nthreads++];
-            uint32_t ns =
-                atomic_load_explicit(&t->nspans, memory_order_acquire);
 
             memset(mt, 0, sizeof(*mt));
             mt->ident = t->ident;
@@ -909,9 +911,15 @@ ep_tr_snapshot_take(struct embprof *ep, ep_tr_snapshot *s)
                 mt->spans = malloc(ns * sizeof(ep_tr_span));
                 if (mt->spans != NULL) {
                     memcpy(mt->spans, t->spans, ns * sizeof(ep_tr_span));
-                    mt->nspans = ns;
                     for (uint32_t k = 0; k < ns; k++) {
-                        mt->spans[k].func = map[mt->spans[k].func];
+                        uint32_t f = mt->spans[k].func;
+
+                        if (f >= c.nf) { /* published after the copy */
+                            mt->dropped++;
+                            continue;
+                        }
+                        mt->spans[mt->nspans] = mt->spans[k];
+                        mt->spans[mt->nspans++].func = map[f];
                     }
                 }
             }
