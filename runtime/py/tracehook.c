@@ -390,6 +390,25 @@ builtin_leave(ep_tracer *tr, void *key)
     ep_tr_pop(tr, t, now, w);
 }
 
+/* Closes the builtin calls still open above depth: a C call whose
+ * C_RETURN never reached us (on 3.10/3.11, sys.setprofile or
+ * cProfile.enable called with builtins=true replaces our C profile
+ * function during that very call). Called at the return of the Python
+ * frame at depth, so its frame and its callers' match their returns
+ * again; the lost calls count as ending now. */
+static void
+close_lost_builtins(ep_tracer *tr, ep_tr_thread *t, uint32_t depth,
+                    int64_t now, int64_t w)
+{
+    const ep_tr_func *fs =
+        atomic_load_explicit(&t->funcs.data, memory_order_relaxed);
+
+    while (t->depth > depth &&
+           fs[t->stack[t->depth - 1].func].kind == EP_TR_BUILTIN) {
+        ep_tr_pop(tr, t, now, w);
+    }
+}
+
 static void *
 builtin_key(PyObject *fn)
 {
@@ -572,10 +591,13 @@ ep_eval(PyThreadState *ts, ep_iframe *frame, int throwflag)
     /* Record the return only into the table and run that saw the call. */
     if (atomic_load_explicit(&hook_tracer, memory_order_relaxed) == tr &&
         tls.t == t && tls.epoch == epoch && t->gen == gen &&
-        t->depth == depth &&
+        t->depth >= depth &&
         atomic_load_explicit(&tr->active, memory_order_relaxed)) {
         now = ep_tr_now(tr, t, &w);
-        ep_tr_pop(tr, t, now, w);
+        close_lost_builtins(tr, t, depth, now, w);
+        if (t->depth == depth) {
+            ep_tr_pop(tr, t, now, w);
+        }
     }
     return r;
 }
@@ -696,6 +718,7 @@ mon_return(PyObject *self, PyObject *const *args, Py_ssize_t n)
     ep_tr_thread *t;
     const ep_tr_func *fs;
     int64_t now, w;
+    uint32_t k;
 
     (void)self;
     if (tr == NULL || n < 1 || noop_mode ||
@@ -704,10 +727,15 @@ mon_return(PyObject *self, PyObject *const *args, Py_ssize_t n)
         Py_RETURN_NONE;
     }
     fs = atomic_load_explicit(&t->funcs.data, memory_order_relaxed);
-    if (fs[t->stack[t->depth - 1].func].key != (void *)args[0]) {
+    k = t->depth;
+    while (k > 0 && fs[t->stack[k - 1].func].kind == EP_TR_BUILTIN) {
+        k--; /* builtins whose C_RETURN never came (see there) */
+    }
+    if (k == 0 || fs[t->stack[k - 1].func].key != (void *)args[0]) {
         Py_RETURN_NONE; /* a call that began before the tracer did */
     }
     now = ep_tr_now(tr, t, &w);
+    close_lost_builtins(tr, t, k, now, w);
     ep_tr_pop(tr, t, now, w);
     Py_RETURN_NONE;
 }

@@ -8,7 +8,10 @@
   start/stop at run time from Python (embprof.start/stop) with exact
   counts; a second start/stop cycle adds up; reset zeroes;
 - chrome: tracer.timeline=true gives a JSON trace with X events and
-  thread names; a tiny timeline_max counts drops.
+  thread names; a tiny timeline_max counts drops;
+- a C call whose C_RETURN never reaches us (sys.setprofile called with
+  builtins=true replaces our C profile function on 3.10/3.11) does not
+  stop the enclosing Python frames from being counted.
 """
 import json
 import os
@@ -187,4 +190,45 @@ t.run([R, "-t", "--set", "tracer.timeline=true", "--set",
 doc = json.load(open(out))
 t.check(doc["otherData"]["dropped"] >= 4000, "chrome: dropped %r"
         % doc["otherData"])
+
+# ---- a builtin call that never returns to us ---------------------------
+lost_py = write("lostw.py", """\
+import sys
+
+
+def noop(frame, event, arg):
+    pass
+
+
+def inner():
+    sys.setprofile(noop)   # the C_RETURN of this call goes to noop
+    sys.setprofile(None)
+
+
+def leaf():
+    return len([1])
+
+
+def outer():
+    inner()
+    return leaf()
+
+
+for _ in range(5):
+    outer()
+""")
+out = os.path.join(d, "lost.prof")
+t.run([R, "-t", "--set", "tracer.builtins=true", "-o", out, lost_py],
+      check_rc=0)
+st = load_stats(out, "lostw.py")
+print("lost C_RETURN", st)
+for fn in ("inner", "outer", "leaf"):
+    v = [v for k, v in st.items() if k[0] == fn]
+    t.check(v and v[0][0] == 5 and v[0][1] == 5,
+            "%s calls %r, expected 5: a leftover builtin frame swallowed "
+            "the returns of its callers" % (fn, v))
+o = [v for k, v in st.items() if k[0] == "outer"][0]
+i = [v for k, v in st.items() if k[0] == "inner"][0]
+t.check(o[3] >= i[3], "outer cumtime %.6f < inner's %.6f" % (o[3], i[3]))
+
 print("ok")
