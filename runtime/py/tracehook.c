@@ -579,7 +579,10 @@ ep_eval(PyThreadState *ts, ep_iframe *frame, int throwflag)
     }
     r = next(ts, frame, throwflag);
     if (lines) {
-        if (saved_trace != ep_ctrace) {
+        /* Put the saved trace function back only if ours is still the
+         * thread's: one set while the frame ran (a debugger, coverage:
+         * sys.settrace) stays. */
+        if (saved_trace != ep_ctrace && ts->c_tracefunc == ep_ctrace) {
             PyObject *et, *ev, *tb;
 
             PyErr_Fetch(&et, &ev, &tb);

@@ -11,7 +11,9 @@
   thread names; a tiny timeline_max counts drops;
 - a C call whose C_RETURN never reaches us (sys.setprofile called with
   builtins=true replaces our C profile function on 3.10/3.11) does not
-  stop the enclosing Python frames from being counted.
+  stop the enclosing Python frames from being counted;
+- a trace function set (sys.settrace) inside a function tracer.lines
+  selected survives that function's return.
 """
 import json
 import os
@@ -231,4 +233,33 @@ o = [v for k, v in st.items() if k[0] == "outer"][0]
 i = [v for k, v in st.items() if k[0] == "inner"][0]
 t.check(o[3] >= i[3], "outer cumtime %.6f < inner's %.6f" % (o[3], i[3]))
 
+# ---- a debugger's trace function outlives a lines-selected frame -------
+dbg_py = write("dbgw.py", """\
+import sys
+
+
+def mytrace(frame, event, arg):
+    return None
+
+
+def sel():
+    x = 1
+    sys.settrace(mytrace)   # a debugger/coverage attaches here
+    return x
+
+
+def main():
+    sel()
+    return sys.gettrace()
+
+
+got = main()
+sys.settrace(None)
+print("trace after the selected frame:", got is mytrace, got)
+""")
+p = t.run([R, "--lines", "dbgw:sel", "-o", os.path.join(d, "dbg.lines.txt"),
+           dbg_py], check_rc=0)
+t.check("trace after the selected frame: True" in p.stdout,
+        "the trace function set inside a lines-selected frame was "
+        "replaced at its return: " + p.stdout)
 print("ok")
