@@ -53,6 +53,9 @@ arr_grow(ep_tr_thread *t, ep_tr_arr *a, size_t elem, uint32_t want)
     char *nd;
 
     while (cap < want) {
+        if (cap > UINT32_MAX / 2) {
+            return -1; /* 2^31 entries: doubling would wrap (and spin) */
+        }
         cap *= 2;
     }
     /* The block starts with a retired header so it can be chained. */
@@ -112,6 +115,9 @@ hash_grow(ep_tr_hash *h, uint32_t n, uint32_t (*hv)(const void *, uint32_t),
 {
     ep_tr_hash nh;
 
+    if (h->mask >= UINT32_MAX / 2) {
+        return -1; /* 2^32 slots would wrap to 0 */
+    }
     if (hash_init(&nh, (h->mask + 1) * 2) != 0) {
         return -1;
     }
@@ -147,7 +153,8 @@ line_hv(const void *arg, uint32_t i)
     return ep_tr_hash_ptr(((uint64_t)ls[i].func << 32) | ls[i].line);
 }
 
-/* Appends one zeroed element; returns its index or EP_TR_NONE. */
+/* Appends one zeroed element; returns its index or EP_TR_NONE (out of
+ * memory or of index space: the event is lost, counted in t->oom). */
 static uint32_t
 arr_append(ep_tr_thread *t, ep_tr_arr *a, ep_tr_hash *h, size_t elem,
            uint32_t (*hv)(const void *, uint32_t), const void *proto)
@@ -155,17 +162,16 @@ arr_append(ep_tr_thread *t, ep_tr_arr *a, ep_tr_hash *h, size_t elem,
     uint32_t n = atomic_load_explicit(&a->n, memory_order_relaxed);
     char *d;
 
-    if (n == EP_TR_NONE - 1) {
-        return EP_TR_NONE;
-    }
-    if (n == a->cap && arr_grow(t, a, elem, n + 1) != 0) {
-        return EP_TR_NONE;
-    }
-    if (h->slots == NULL && hash_init(h, 64) != 0) {
+    if (n == EP_TR_NONE - 1 ||
+        (n == a->cap && arr_grow(t, a, elem, n + 1) != 0) ||
+        (h->slots == NULL && hash_init(h, 64) != 0)) {
+        t->oom++;
         return EP_TR_NONE;
     }
     d = atomic_load_explicit(&a->data, memory_order_relaxed);
-    if ((h->used + 1) * 2 > h->mask + 1 && hash_grow(h, n, hv, d) != 0) {
+    if ((uint64_t)(h->used + 1) * 2 > (uint64_t)h->mask + 1 &&
+        hash_grow(h, n, hv, d) != 0) {
+        t->oom++;
         return EP_TR_NONE;
     }
     memcpy(d + (size_t)n * elem, proto, elem);
@@ -180,34 +186,24 @@ ep_tr_func_add(ep_tr_thread *t, void *key, uint32_t kind, uint32_t sym,
                uint32_t lines)
 {
     ep_tr_func f;
-    uint32_t i;
 
     memset(&f, 0, sizeof(f));
     f.key = key;
     f.kind = kind;
     f.sym = sym;
     f.lines = lines;
-    i = arr_append(t, &t->funcs, &t->fidx, sizeof(f), func_hv, &f);
-    if (i == EP_TR_NONE) {
-        t->oom++;
-    }
-    return i;
+    return arr_append(t, &t->funcs, &t->fidx, sizeof(f), func_hv, &f);
 }
 
 uint32_t
 ep_tr_edge_add(ep_tr_thread *t, uint32_t caller, uint32_t callee)
 {
     ep_tr_edge e;
-    uint32_t i;
 
     memset(&e, 0, sizeof(e));
     e.caller = caller;
     e.callee = callee;
-    i = arr_append(t, &t->edges, &t->eidx, sizeof(e), edge_hv, &e);
-    if (i == EP_TR_NONE) {
-        t->oom++;
-    }
-    return i;
+    return arr_append(t, &t->edges, &t->eidx, sizeof(e), edge_hv, &e);
 }
 
 uint32_t

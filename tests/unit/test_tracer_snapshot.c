@@ -1,5 +1,7 @@
 /*
- * test_tracer_snapshot -- the tracer's export merge against a thread table
+ * test_tracer_snapshot -- the tracer's tables and export merge.
+ *
+ * The merge against a thread table
  * whose published timeline is ahead of the copy of its functions. That is
  * what an export sees when the owner meets a new function between the copy
  * of its functions and the read of its span count, and publishes a span of
@@ -108,12 +110,48 @@ test_span_past_the_copy(void **state)
     ep_tracer_free(tr);
 }
 
+/* An array at 2^31 entries cannot double in a uint32_t capacity: the
+ * insert fails and counts a lost event (the doubling loop used to wrap
+ * the capacity to 0 and spin forever). The table is faked: 2^31 real
+ * entries would take ~100 GB; the growth gives up before touching them. */
+static void
+test_array_growth_limit(void **state)
+{
+    struct embprof ep;
+    ep_tracer *tr;
+    ep_tr_thread *t;
+    static int k;
+
+    (void)state;
+    memset(&ep, 0, sizeof(ep));
+    tr = tracer_with_timeline(&ep);
+    t = ep_tr_thread_get_slow(tr);
+    assert_non_null(t);
+    atomic_store(&t->funcs.n, 1u << 31);
+    t->funcs.cap = 1u << 31;
+    assert_int_equal(ep_tr_func_add(t, &k, EP_TR_BUILTIN, 0, 0), UINT32_MAX);
+    assert_int_equal(t->oom, 1);
+    atomic_store(&t->edges.n, 1u << 31);
+    t->edges.cap = 1u << 31;
+    assert_int_equal(ep_tr_edge_add(t, 0, 0), UINT32_MAX);
+    assert_int_equal(t->oom, 2);
+    atomic_store(&t->lines.n, 1u << 31);
+    t->lines.cap = 1u << 31;
+    assert_int_equal(ep_tr_line_add(t, 0, 1), UINT32_MAX);
+    assert_int_equal(t->oom, 3);
+    atomic_store(&t->funcs.n, 0);
+    atomic_store(&t->edges.n, 0);
+    atomic_store(&t->lines.n, 0);
+    ep_tracer_free(tr);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_span_before_any_function),
         cmocka_unit_test(test_span_past_the_copy),
+        cmocka_unit_test(test_array_growth_limit),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
