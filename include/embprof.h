@@ -113,6 +113,9 @@ EMBPROF_API int embprof_attach(const embprof_config *cfg, embprof **out);
 /* Stops every probe, writes output.file if set, removes embprof's threads,
  * then (after embprof_init) restores the main thread state and calls
  * Py_FinalizeEx. Call from the thread that called embprof_init. Frees ep.
+ * After embprof_attach the interpreter keeps running: the tracer's hooks
+ * are removed with the GIL, which is taken (PyGILState_Ensure) if the
+ * caller does not hold it, so the caller must not block a GIL holder.
  * Returns the first failure but always finishes. */
 EMBPROF_API int embprof_finalize(embprof *ep);
 

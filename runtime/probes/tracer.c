@@ -490,11 +490,18 @@ void
 ep_tracer_free(ep_tracer *tr)
 {
     ep_tr_thread *t;
+    int gil;
 
     if (tr == NULL) {
         return;
     }
-    ep_tracehook_forget(tr);
+    if (!ep_tracehook_forget(tr, &gil)) {
+        /* Python is finalizing and we may not take the GIL: a thread
+         * may still be in a hook with tr (see ep_tracehook_forget). */
+        ep_log(EP_LOG_INFO, "tracer: freed without the GIL while Python "
+                            "finalizes: its tables stay allocated");
+        return;
+    }
     t = atomic_load(&tr->threads);
     while (t != NULL) {
         ep_tr_thread *n = t->next;
@@ -522,6 +529,7 @@ ep_tracer_free(ep_tracer *tr)
     free(tr->lines_spec);
     pthread_mutex_destroy(&tr->sym_lock);
     free(tr);
+    ep_tracehook_forget_done(gil);
 }
 
 /* ---- snapshot ---- */

@@ -25,13 +25,31 @@
 
 #define EP_USE_MONITORING (PY_VERSION_HEX >= 0x030C0000)
 
+/* Whether the interpreter is finalizing: public from 3.13. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define EP_PY_FINALIZING() Py_IsFinalizing()
+#else
+#define EP_PY_FINALIZING() _Py_IsFinalizing()
+#endif
+
 /* The tracer the hooks feed, or NULL: neither a PEP 523 hook nor a C
  * profile function has user data, hence this one static. Written with
- * the GIL held (install, uninstall) or at free; read by hooks (GIL). */
+ * the GIL held (install, uninstall, free), or without it only at a free
+ * that then leaves the tracer allocated (ep_tracehook_forget); read by
+ * hooks (GIL). A tracer is freed only after it was cleared here with the
+ * GIL held, so a hook that holds the GIL and finds tr here may use it;
+ * one that let the GIL go since (the frame evaluation, a first sight
+ * that ran Python) must check tracer_alive first. */
 static ep_tracer *_Atomic hook_tracer;
 /* The tracer a pending (re)install is for; ctl_lock. */
 static ep_tracer *_Atomic req_tracer;
 static _Atomic int req_pending;
+/* pending_cb between reading req_tracer and its last use of that tracer
+ * (and its embprof): ep_tracehook_forget clears req_tracer, then waits
+ * for this to drop to 0 before the tracer may go. req_lock, req_cond. */
+static int req_busy;
+static pthread_mutex_t req_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t req_cond = PTHREAD_COND_INITIALIZER;
 /* Benchmark floors (bench/tracer_overhead.py), from EMBPROF_TRACER_NOOP
  * at install: 1 = our hooks installed but returning at once, 2 = no hook
  * of ours, a no-op C PyEval_SetProfile function on the installing
@@ -58,24 +76,39 @@ static _Thread_local struct {
 
 static void first_thread_event(ep_tracer *tr, ep_tr_thread *t);
 
+/* Is tr, seen by a hook with the given epoch, still the hooks' tracer?
+ * GIL held. For a hook that may have let the GIL go since it loaded tr:
+ * a free clears hook_tracer (GIL held) before it frees, so tr is read
+ * only if it is the current tracer, and the epoch tells a new tracer
+ * allocated at the same address from the one the hook saw. */
+static inline bool
+tracer_alive(ep_tracer *tr, uint32_t epoch)
+{
+    return atomic_load_explicit(&hook_tracer, memory_order_relaxed) == tr &&
+           tr->epoch == epoch;
+}
+
 static inline ep_tr_thread *
 cur_thread(ep_tracer *tr)
 {
     ep_tr_thread *t = tls.t;
+    uint32_t epoch = tr->epoch;
 
-    if (__builtin_expect(t == NULL || tls.epoch != tr->epoch, 0)) {
+    if (__builtin_expect(t == NULL || tls.epoch != epoch, 0)) {
         t = ep_tr_thread_get_slow(tr);
         if (t == NULL) {
             return NULL;
         }
         tls.t = t;
-        tls.epoch = tr->epoch;
-        first_thread_event(tr, t);
+        tls.epoch = epoch;
+        first_thread_event(tr, t); /* may run Python (audit hooks) */
+        return tracer_alive(tr, epoch) ? t : NULL;
     } else if (__builtin_expect(t->gen != atomic_load_explicit(
                                               &tr->gen, memory_order_relaxed),
                                 0)) {
         ep_tr_thread_restart(tr, t);
         first_thread_event(tr, t);
+        return tracer_alive(tr, epoch) ? t : NULL;
     }
     return t;
 }
@@ -246,7 +279,7 @@ static uint32_t
 code_first_sight(ep_tracer *tr, ep_tr_thread *t, PyCodeObject *co,
                  PyObject *globals)
 {
-    uint32_t f, lines = 0;
+    uint32_t f, lines = 0, epoch = tr->epoch;
 
     if (tr->o.lines != NULL && tr->o.lines[0] != '\0') {
         PyObject *et, *ev, *tb;
@@ -259,6 +292,9 @@ code_first_sight(ep_tracer *tr, ep_tr_thread *t, PyCodeObject *co,
         }
 #endif
         PyErr_Restore(et, ev, tb);
+        if (!tracer_alive(tr, epoch)) {
+            return EP_TR_NONE; /* freed while Python ran (an import) */
+        }
     }
     f = ep_tr_func_add(t, co, EP_TR_PY, 0, lines);
     if (f != EP_TR_NONE) {
@@ -350,12 +386,17 @@ builtin_enter(ep_tracer *tr, PyObject *fn, void *key)
     f = ep_tr_func_find(t, key);
     if (f == EP_TR_NONE) {
         PyObject *et, *ev, *tb;
+        uint32_t epoch = tr->epoch;
         char *name;
         uint32_t sym;
 
         PyErr_Fetch(&et, &ev, &tb);
-        name = builtin_name(fn);
+        name = builtin_name(fn); /* a repr: may run Python */
         PyErr_Restore(et, ev, tb);
+        if (!tracer_alive(tr, epoch)) {
+            free(name);
+            return;
+        }
         sym = name ? ep_tr_sym_add(tr, key, name) : EP_TR_NONE;
         free(name);
         if (sym == EP_TR_NONE) {
@@ -591,10 +632,10 @@ ep_eval(PyThreadState *ts, ep_iframe *frame, int throwflag)
         }
         Py_XDECREF(saved_traceobj);
     }
-    /* Record the return only into the table and run that saw the call. */
-    if (atomic_load_explicit(&hook_tracer, memory_order_relaxed) == tr &&
-        tls.t == t && tls.epoch == epoch && t->gen == gen &&
-        t->depth >= depth &&
+    /* Record the return only into the table and run that saw the call
+     * (the GIL was let go in there: tr may be gone, or be another). */
+    if (tracer_alive(tr, epoch) && tls.t == t && tls.epoch == epoch &&
+        t->gen == gen && t->depth >= depth &&
         atomic_load_explicit(&tr->active, memory_order_relaxed)) {
         now = ep_tr_now(tr, t, &w);
         close_lost_builtins(tr, t, depth, now, w);
@@ -1026,7 +1067,15 @@ pending_cb(void *arg)
 
     (void)arg;
     atomic_store(&req_pending, 0);
+    /* The tracer (and its embprof) may be freed by now, or while we run:
+     * only req_tracer, read under req_lock, says which is still there,
+     * and req_busy keeps it there until we are done with it. */
+    pthread_mutex_lock(&req_lock);
     tr = atomic_load(&req_tracer);
+    if (tr != NULL) {
+        req_busy++;
+    }
+    pthread_mutex_unlock(&req_lock);
     if (tr == NULL) {
         return 0;
     }
@@ -1037,6 +1086,10 @@ pending_cb(void *arg)
         atomic_store(&tr->active, false);
     }
     pthread_mutex_unlock(&tr->ep->ctl_lock);
+    pthread_mutex_lock(&req_lock);
+    req_busy--;
+    pthread_cond_broadcast(&req_cond);
+    pthread_mutex_unlock(&req_lock);
     return 0;
 }
 
@@ -1073,16 +1126,80 @@ ep_tracehook_request(ep_tracer *tr, bool on)
     return EMBPROF_OK;
 }
 
-void
-ep_tracehook_forget(ep_tracer *tr)
+/* Waits until no pending_cb uses a tracer it read before req_tracer was
+ * cleared. With the GIL, lets it go while waiting: that pending_cb may be
+ * waiting for it (it can only be in reconcile's Python calls). */
+static void
+wait_pending_idle(bool gil)
+{
+    pthread_mutex_lock(&req_lock);
+    while (req_busy > 0) {
+        if (gil) {
+            pthread_mutex_unlock(&req_lock);
+            Py_BEGIN_ALLOW_THREADS;
+            pthread_mutex_lock(&req_lock);
+            while (req_busy > 0) {
+                pthread_cond_wait(&req_cond, &req_lock);
+            }
+            pthread_mutex_unlock(&req_lock);
+            Py_END_ALLOW_THREADS;
+            pthread_mutex_lock(&req_lock);
+        } else {
+            pthread_cond_wait(&req_cond, &req_lock);
+        }
+    }
+    pthread_mutex_unlock(&req_lock);
+}
+
+bool
+ep_tracehook_forget(ep_tracer *tr, int *gil)
 {
     ep_tracer *expect = tr;
 
+    *gil = -1;
+    pthread_mutex_lock(&req_lock);
     atomic_compare_exchange_strong(&req_tracer, &expect, NULL);
+    pthread_mutex_unlock(&req_lock);
     expect = tr;
-    if (tr->installed && Py_IsInitialized() && PyGILState_Check()) {
-        uninstall(tr);
+    if (!Py_IsInitialized()) {
+        /* Never started, or finalized: no thread runs Python, so none
+         * is inside a hook (a daemon thread that wakes up later exits
+         * when it asks for the GIL). */
+        atomic_compare_exchange_strong(&hook_tracer, &expect, NULL);
+        wait_pending_idle(false);
+        return true;
+    }
+    if (!PyGILState_Check()) {
+        if (EP_PY_FINALIZING()) {
+            /* A thread that waits for the GIL now is made to exit by
+             * CPython: we cannot have it, so we cannot know that no
+             * thread is between loading tr and using it. The hooks pass
+             * through from now on; the tracer stays allocated. */
+            atomic_compare_exchange_strong(&hook_tracer, &expect, NULL);
+            wait_pending_idle(false);
+            return false;
+        }
+        /* Python keeps running (embprof_attach): take the GIL so that no
+         * hook runs while the hooks go and tr is freed. */
+        *gil = (int)PyGILState_Ensure();
+    }
+    wait_pending_idle(true);
+    if (tr->installed) {
+        if (noop_mode == 2) {
+            PyEval_SetProfile(NULL, NULL);
+        } else {
+            uninstall(tr);
+        }
         tr->installed = false;
     }
     atomic_compare_exchange_strong(&hook_tracer, &expect, NULL);
+    return true;
+}
+
+void
+ep_tracehook_forget_done(int gil)
+{
+    if (gil >= 0) {
+        PyGILState_Release((PyGILState_STATE)gil);
+    }
 }

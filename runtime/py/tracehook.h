@@ -26,8 +26,16 @@
  * pending call makes it on the main thread. EMBPROF_EPYTHON (with the
  * reason) if installing fails now. */
 int ep_tracehook_request(ep_tracer *tr, bool on);
-/* At free: detaches tr from the hooks (they pass through from now on). */
-void ep_tracehook_forget(ep_tracer *tr);
+/* At free: detaches tr from the hooks (they pass through from now on)
+ * and removes them. true: tr may be freed now; the caller then frees it
+ * and calls ep_tracehook_forget_done(*gil), which gives back the GIL if
+ * forget took it (Python runs and the caller did not hold it: after
+ * embprof_attach, threads may be inside our hooks, and holding the GIL
+ * is what keeps them out while tr goes). false: Python is finalizing and
+ * the caller has no GIL (it may not wait for it then), so a thread may
+ * still hold tr: it must stay allocated (leaked on purpose). */
+bool ep_tracehook_forget(ep_tracer *tr, int *gil);
+void ep_tracehook_forget_done(int gil);
 /* Static text naming the mechanism of this build. */
 const char *ep_tracehook_mechanism(void);
 
