@@ -17,6 +17,7 @@ known times in C while another measures its own PyGILState_Ensure) and
 compares the probe's wait for that thread with its own measurement.
 
     python3 bench/gil_overhead.py --build-dir build-bench [--rounds 7]
+        [--workloads contended] [--switch-interval 0.0002]
 """
 import argparse
 import json
@@ -29,7 +30,9 @@ import sys
 import tempfile
 
 CONTENDED = r"""
-import threading, time
+import sys, threading, time
+if %(interval)r:
+    sys.setswitchinterval(%(interval)r)
 def work():
     x = 0
     for i in range(%(n)d):
@@ -67,6 +70,12 @@ def main():
     ap.add_argument("--contended-n", type=int, default=3000000)
     ap.add_argument("--uncontended-n", type=int, default=200000)
     ap.add_argument("--accuracy-runs", type=int, default=5)
+    ap.add_argument("--switch-interval", type=float, default=0.0,
+                    help="sys.setswitchinterval for the contended workload "
+                    "(s; 0: CPython's default): a smaller one makes more "
+                    "handovers, so the hook's cost per handover shows")
+    ap.add_argument("--workloads", default="contended,uncontended",
+                    help="comma-separated subset to run")
     ap.add_argument("--json")
     a = ap.parse_args()
     er = os.path.join(a.build_dir, "embprof-run")
@@ -75,9 +84,11 @@ def main():
     files = {}
     for name, src, n in (("contended", CONTENDED, a.contended_n),
                          ("uncontended", UNCONTENDED, a.uncontended_n)):
+        if name not in a.workloads.split(","):
+            continue
         files[name] = os.path.join(d, name + ".py")
         with open(files[name], "w") as f:
-            f.write(src % {"n": n})
+            f.write(src % {"n": n, "interval": a.switch_interval})
     configs = {"off": [er], "gil": [er, "--set", "gil.enabled=true"]}
     ratios = {w: [] for w in files}
     times = {(w, c): [] for w in files for c in configs}
