@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -86,16 +87,25 @@ needed_version(const ElfW(Versym) * versym, uintptr_t verneed, size_t nneed,
     return NULL;
 }
 
+/* The part of PT_GNU_RELRO that is read-only after relocation: glibc
+ * (_dl_protect_relro) protects [ALIGN_DOWN(start), ALIGN_DOWN(end)), so
+ * the last partial page of the segment stays writable (it may hold
+ * .got.plt or .data: a linker that does not pad RELRO to a page, lld with
+ * a small common-page-size, puts them there). */
 static void
 relro_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
 {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+
     *lo = *hi = 0;
     for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *p = &info->dlpi_phdr[i];
 
         if (p->p_type == PT_GNU_RELRO) {
-            *lo = info->dlpi_addr + p->p_vaddr;
-            *hi = *lo + p->p_memsz;
+            uintptr_t start = info->dlpi_addr + p->p_vaddr;
+
+            *lo = start & ~(pg - 1);
+            *hi = (start + p->p_memsz) & ~(pg - 1);
         }
     }
 }
@@ -259,8 +269,8 @@ ep_elfhook_find(const void *inside, const char *symbol, ep_elfhook *h)
          * (a sanitizer's interceptor), which the linker would bind. A
          * dlsym result in the same object as dlvsym's is a compat
          * version of the symbol, not an interposer. */
-        void *v = h->version[0] ? dlvsym(RTLD_DEFAULT, symbol, h->version)
-                                : NULL;
+        void *v =
+            h->version[0] ? dlvsym(RTLD_DEFAULT, symbol, h->version) : NULL;
         void *d = dlsym(RTLD_DEFAULT, symbol);
         Dl_info vi, di;
 
@@ -277,6 +287,36 @@ ep_elfhook_find(const void *inside, const char *symbol, ep_elfhook *h)
     return EMBPROF_OK;
 }
 
+/* The protection of the mapping that holds addr (/proc/self/maps), or -1
+ * if it cannot be read. */
+static int
+page_prot(uintptr_t addr)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char *line = NULL;
+    size_t cap = 0;
+    int prot = -1;
+
+    if (f == NULL) {
+        return -1;
+    }
+    while (getline(&line, &cap, f) > 0) {
+        unsigned long lo, hi;
+        char p[5];
+
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, p) == 3 && addr >= lo &&
+            addr < hi) {
+            prot = (p[0] == 'r' ? PROT_READ : 0) |
+                   (p[1] == 'w' ? PROT_WRITE : 0) |
+                   (p[2] == 'x' ? PROT_EXEC : 0);
+            break;
+        }
+    }
+    free(line);
+    fclose(f);
+    return prot;
+}
+
 static int
 protect(void **slot, int prot)
 {
@@ -289,17 +329,33 @@ protect(void **slot, int prot)
 int
 ep_elfhook_write(ep_elfhook *h, void *fn)
 {
+    int prev[EP_ELFHOOK_MAX_SLOTS];
+    bool changed[EP_ELFHOOK_MAX_SLOTS] = {false};
     size_t i;
 
+    /* Each page gets back the protection it had, which is not always
+     * read-only: a slot's page may be writable (the last partial page of
+     * RELRO, a lazy slot) and may hold data others write. All of them are
+     * read before any is changed (two slots may share a page). Without
+     * /proc/self/maps, RELRO (as glibc protects it) is the guess. */
+    for (i = 0; i < h->nslots; i++) {
+        prev[i] = page_prot((uintptr_t)h->slot[i]);
+        if (prev[i] < 0) {
+            prev[i] = h->relro[i] ? PROT_READ : PROT_READ | PROT_WRITE;
+        }
+    }
     /* Make every read-only slot writable first, so a failure changes
      * nothing. */
     for (i = 0; i < h->nslots; i++) {
-        if (h->relro[i] && protect(h->slot[i], PROT_READ | PROT_WRITE) != 0) {
+        if (prev[i] & PROT_WRITE) {
+            continue;
+        }
+        if (protect(h->slot[i], prev[i] | PROT_READ | PROT_WRITE) != 0) {
             int e = errno;
 
             while (i-- > 0) {
-                if (h->relro[i]) {
-                    protect(h->slot[i], PROT_READ);
+                if (changed[i]) {
+                    protect(h->slot[i], prev[i]);
                 }
             }
             return ep_error(EMBPROF_EUNSUPPORTED,
@@ -308,13 +364,14 @@ ep_elfhook_write(ep_elfhook *h, void *fn)
                             h->object[0] ? h->object : "the executable",
                             strerror(e));
         }
+        changed[i] = true;
     }
     for (i = 0; i < h->nslots; i++) {
         __atomic_store_n(h->slot[i], fn, __ATOMIC_SEQ_CST);
     }
-    for (i = 0; i < h->nslots; i++) {
-        if (h->relro[i]) {
-            protect(h->slot[i], PROT_READ);
+    for (i = h->nslots; i-- > 0;) {
+        if (changed[i]) {
+            protect(h->slot[i], prev[i]);
         }
     }
     return EMBPROF_OK;

@@ -10,9 +10,10 @@
  *
  * A slot is written with one aligned 8-byte atomic store, so a thread
  * calling through it at that moment jumps either to the old or the new
- * target, never elsewhere. A slot under RELRO (full RELRO, or GLOB_DAT
- * slots) is made writable with mprotect for the store and read-only
- * again afterwards.
+ * target, never elsewhere. A slot on a read-only page (RELRO: full
+ * RELRO, or GLOB_DAT slots) is made writable with mprotect for the store,
+ * and its page gets back the protection it had before (from
+ * /proc/self/maps), never more read-only than it was.
  *
  * Thread rules: find and write are called by one thread at a time (the
  * controller); calls through the slots may happen on any thread at any
@@ -29,7 +30,7 @@
 
 typedef struct ep_elfhook {
     void **slot[EP_ELFHOOK_MAX_SLOTS]; /* GOT entries naming the symbol */
-    bool relro[EP_ELFHOOK_MAX_SLOTS];  /* read-only after relocation */
+    bool relro[EP_ELFHOOK_MAX_SLOTS];  /* on a page glibc made read-only */
     size_t nslots;
     void *real;       /* what the dynamic linker binds the symbol to */
     char version[32]; /* the symbol version the object asks for */
