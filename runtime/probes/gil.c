@@ -138,14 +138,18 @@ static bool
 safe_read(ep_gil *g, void *dst, uintptr_t src, size_t n)
 {
     struct iovec l = {dst, n}, r = {(void *)src, n};
+    ssize_t got;
 
     if (src == 0) {
         return false;
     }
-    if (process_vm_readv(g->pid, &l, 1, &r, 1, 0) == (ssize_t)n) {
+    got = process_vm_readv(g->pid, &l, 1, &r, 1, 0);
+    if (got == (ssize_t)n) {
         return true;
     }
-    if (errno == ENOSYS || errno == EPERM) {
+    /* errno means something only after a failure: a partial read (the
+     * range ends in unmapped memory) leaves a stale one. */
+    if (got == -1 && (errno == ENOSYS || errno == EPERM)) {
         atomic_store(&g->stacks_off, true);
         atomic_fetch_add(&g->stacks_failed, 1);
     }
@@ -1246,8 +1250,13 @@ tid_of(const ep_gil *g, uint64_t ident, uint32_t nslots)
         }
     }
     for (uint32_t i = 0; i < nslots; i++) {
-        if (g->slots[i].ident == ident) {
-            return atomic_load(&g->slots[i].tid);
+        /* ident is written before tid is published (release): read it
+         * only after seeing the tid. */
+        int32_t tid =
+            atomic_load_explicit(&g->slots[i].tid, memory_order_acquire);
+
+        if (tid != 0 && g->slots[i].ident == ident) {
+            return tid;
         }
     }
     return 0;
