@@ -157,7 +157,10 @@ safe_read(ep_gil *g, void *dst, uintptr_t src, size_t n)
 }
 
 /* The top frames of the calling thread, which is blocked in take_gil so
- * its frames cannot change. Returns how many were read. */
+ * its frames cannot change. Returns how many were read. Every read here
+ * happens under gil->mutex, which the holder's drop_gil needs: at most
+ * EP_GIL_SITE_FRAMES + 2 frames are read (two C-stack entry frames
+ * skipped), after one or two reads to find the top frame. */
 static int
 own_frames(ep_gil *g, uintptr_t tstate, uintptr_t *code, uintptr_t *instr)
 {
@@ -182,7 +185,8 @@ own_frames(ep_gil *g, uintptr_t tstate, uintptr_t *code, uintptr_t *instr)
         !safe_read(g, &f, f + L->cframe_current, sizeof(f))) {
         return 0;
     }
-    for (int guard = 0; f != 0 && n < EP_GIL_SITE_FRAMES && guard < 16;
+    for (int guard = 0;
+         f != 0 && n < EP_GIL_SITE_FRAMES && guard < EP_GIL_SITE_FRAMES + 2;
          guard++) {
         int owner = -1;
 
@@ -262,17 +266,45 @@ record_site(ep_gil *g, ep_gil_thread *t)
     return -1;
 }
 
-/* Counts the holder (a tstate) as one the thread waited behind, by its
- * thread_id: a host thread's tstate changes with each outermost Ensure. */
-static void
-record_behind(ep_gil *g, ep_gil_thread *t, uintptr_t holder)
+/* The thread_id of the holder `holder` during switch `sn`: read once per
+ * switch and kept in g (every hooked call holds gil->mutex, so the cache
+ * has one writer at a time and the holder cannot change under it), so
+ * that the wake-ups of every waiter in the same hold cost no read. A
+ * holder's tstate freed and reused by another thread without a switch in
+ * between (take_gil counts a switch only when the tstate differs) keeps
+ * the first thread's id for that hold. 0: unknown. */
+static uint64_t
+holder_ident(ep_gil *g, uintptr_t holder, unsigned long sn)
 {
     uint64_t ident = 0;
 
-    if (holder == 0 || atomic_load(&g->stacks_off) ||
+    if (holder == 0) {
+        return 0;
+    }
+    if (atomic_load_explicit(&g->behind_holder, memory_order_relaxed) ==
+            holder &&
+        atomic_load_explicit(&g->behind_sn, memory_order_relaxed) == sn) {
+        return atomic_load_explicit(&g->behind_ident, memory_order_relaxed);
+    }
+    if (atomic_load(&g->stacks_off) ||
         !safe_read(g, &ident, holder + ep_py_layout_get()->ts_thread_id,
-                   sizeof(ident)) ||
-        ident == 0) {
+                   sizeof(ident))) {
+        ident = 0;
+    }
+    atomic_store_explicit(&g->behind_ident, ident, memory_order_relaxed);
+    atomic_store_explicit(&g->behind_sn, sn, memory_order_relaxed);
+    atomic_store_explicit(&g->behind_holder, holder, memory_order_relaxed);
+    return ident;
+}
+
+/* Counts the holder (a tstate) as one the thread waited behind, by its
+ * thread_id: a host thread's tstate changes with each outermost Ensure. */
+static void
+record_behind(ep_gil *g, ep_gil_thread *t, uintptr_t holder, unsigned long sn)
+{
+    uint64_t ident = holder_ident(g, holder, sn);
+
+    if (ident == 0) {
         return;
     }
     for (int i = 0; i < EP_GIL_BEHIND; i++) {
@@ -361,7 +393,7 @@ ep_gil_hook(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts)
             atomic_store_explicit(&t->cur_start, t0, memory_order_release);
             t0 = now_ns(); /* the site's reads are not the GIL's wait */
         }
-        record_behind(g, t, gil_ptr(g, L->gil_last_holder));
+        record_behind(g, t, gil_ptr(g, L->gil_last_holder), sn);
     }
     rc = real(c, m, ts);
     t1 = now_ns();
@@ -388,7 +420,7 @@ ep_gil_hook(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *ts)
                                                     memory_order_relaxed));
         } else {
             t->last_switch = sn2;
-            record_behind(g, t, gil_ptr(g, L->gil_last_holder));
+            record_behind(g, t, gil_ptr(g, L->gil_last_holder), sn2);
         }
     }
     errno = saved;
@@ -592,6 +624,7 @@ ep_gil_start(ep_gil *g, int hold_rate, bool stacks)
     g->started_ns = ep_clock_now_ns();
     atomic_store(&g->stop_flag, false);
 
+    atomic_store(&g->behind_holder, 0); /* read the holder afresh */
     atomic_store(&ep_gil_real, (cond_timedwait_fn)g->hook.real);
     atomic_store(&ep_gil_cond, g->gil + L->gil_cond);
     if (!atomic_compare_exchange_strong(&ep_gil_hooked, &other, g)) {

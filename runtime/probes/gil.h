@@ -122,7 +122,11 @@ typedef struct ep_gil {
     _Atomic uint64_t forced, last_forced_sn, hook_calls, threads_dropped,
         stacks_failed, repatches;
     atomic_bool stacks_off; /* process_vm_readv refused: stop trying */
-    ep_gil_thread *slots;   /* EP_GIL_MAX_THREADS */
+    /* the holder whose thread_id the hook read last, in which switch;
+     * written only under gil->mutex */
+    _Atomic uint64_t behind_sn, behind_ident;
+    _Atomic uintptr_t behind_holder;
+    ep_gil_thread *slots; /* EP_GIL_MAX_THREADS */
     /* probe thread (under lock) */
     ep_gil_tinfo *tinfo;
     size_t ntinfo;
