@@ -438,7 +438,9 @@ ep_gil_waiting(ep_gil *g, pid_t tid)
     }
     n = atomic_load(&g->nthreads);
     n = n < EP_GIL_MAX_THREADS ? n : EP_GIL_MAX_THREADS;
-    for (uint32_t i = 0; i < n; i++) {
+    /* Newest first: a tid the kernel reused belongs to the thread that
+     * claimed a slot last; an older slot with it is a dead thread's. */
+    for (uint32_t i = n; i-- > 0;) {
         ep_gil_thread *t = &g->slots[i];
 
         if (atomic_load_explicit(&t->tid, memory_order_acquire) == tid) {
@@ -577,6 +579,28 @@ drain(uint64_t limit_ns)
     return true;
 }
 
+/* Closes every wait still open, with what was measured, once no thread
+ * is inside the hook (so no slot has a writer). A thread that was in a
+ * wait when the slot was restored, or that left take_gil without
+ * returning (a daemon thread ending in PyThread_exit_thread), would
+ * otherwise stay "waiting" into the next run: the sampler's pseudo-frame
+ * and the reports' open count. */
+static void
+close_open_waits(ep_gil *g)
+{
+    uint32_t n = atomic_load(&g->nthreads);
+
+    n = n < EP_GIL_MAX_THREADS ? n : EP_GIL_MAX_THREADS;
+    for (uint32_t i = 0; i < n; i++) {
+        ep_gil_thread *t = &g->slots[i];
+
+        if (atomic_load_explicit(&t->tid, memory_order_acquire) != 0 &&
+            atomic_load(&t->cur_start) != 0) {
+            close_wait(t, atomic_load(&t->cur_wait));
+        }
+    }
+}
+
 int
 ep_gil_start(ep_gil *g, int hold_rate, bool stacks)
 {
@@ -590,6 +614,7 @@ ep_gil_start(ep_gil *g, int hold_rate, bool stacks)
     }
     if (g->undrained && drain(ep_gil_drain_ns(g))) {
         g->undrained = false; /* the straggler has left the hook */
+        close_open_waits(g);
     }
     if (g->undrained) {
         return ep_error(EMBPROF_EBUSY,
@@ -674,7 +699,9 @@ ep_gil_stop(ep_gil *g)
         ep_elfhook_write(&g->hook, g->hook.real);
         ep_error_clear();
         atomic_store(&ep_gil_hooked, NULL);
-        if (!drain(ep_gil_drain_ns(g))) {
+        if (drain(ep_gil_drain_ns(g))) {
+            close_open_waits(g);
+        } else {
             g->undrained = true;
             ep_log(EP_LOG_WARN, "gil: a thread is still inside the GIL wait "
                                 "hook after stop");
