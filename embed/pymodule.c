@@ -25,6 +25,7 @@
 #include "../runtime/clock.h"
 #include "../runtime/error.h"
 #include "../runtime/log.h"
+#include "../runtime/py/pending.h"
 #include "../runtime/runtime.h"
 #include "../runtime/threads.h"
 
@@ -604,5 +605,5 @@ ep_embed_schedule_names(struct embprof *ep)
         return;
     }
     /* Safe from any thread without the GIL; a full queue just skips. */
-    (void)Py_AddPendingCall(names_pending, NULL);
+    (void)ep_py_add_pending_call(names_pending, NULL);
 }

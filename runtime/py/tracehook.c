@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "tracehook.h"
+#include "pending.h"
 #include "../error.h"
 #include "../log.h"
 #include "../probes/tracer_hot.h"
@@ -1112,7 +1113,7 @@ ep_tracehook_request(ep_tracer *tr, bool on)
      * main thread makes the change at its next bytecode boundary. The
      * hooks check tr->active, so a stop takes effect at once anyway. */
     if (atomic_exchange(&req_pending, 1) == 0 &&
-        Py_AddPendingCall(pending_cb, NULL) != 0) {
+        ep_py_add_pending_call(pending_cb, NULL) != 0) {
         atomic_store(&req_pending, 0);
         if (on) {
             return ep_error(EMBPROF_EBUSY, "tracer: cannot schedule the "
