@@ -62,7 +62,11 @@ class Host:
                                      stderr=open(self.stderr_path, "w"))
         Host.started.append(self)
         if wait:
-            self.wait_ready()
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.kill()  # the caller never gets the object to kill
+                raise
 
     def stderr(self):
         try:
