@@ -121,24 +121,32 @@ EMBPROF_API int embprof_finalize(embprof *ep);
 
 /* ------------------------------------------------------------------------
  * Probes and exports. Requests are serialised by one controller, whichever
- * front end (this API, the Python module, later the socket and Lua) sends.
+ * front end (this API, the Python module, the socket, Lua policies) sends.
  * ---------------------------------------------------------------------- */
 
-/* Starts a probe ("sampler"). options: "key=value ..." with the probe's keys
- * without the prefix ("rate=997 mode=cpu"), or NULL for the config's values.
- * EMBPROF_ESTATE if it already runs. */
+/* Starts a probe: "sampler" (stack sampling), "tracer" (deterministic,
+ * cProfile-like) or "gil" (GIL contention). options: "key=value ..." with
+ * the probe's keys without the prefix ("rate=997 mode=cpu" for
+ * sampler.rate and sampler.mode), or NULL for the config's values.
+ * EMBPROF_ESTATE if it already runs. The tracer needs the GIL to hook in:
+ * a caller without it waits for it here. */
 EMBPROF_API int embprof_start(embprof *ep, const char *probe,
                               const char *options);
 /* Stops a probe; its data stays for export. EMBPROF_ESTATE if not running. */
 EMBPROF_API int embprof_stop(embprof *ep, const char *probe);
-/* Writes a profile. format: "collapsed", "speedscope", "top", "dump", or
- * NULL/"" to pick by the path's extension (.folded .collapsed
- * .speedscope.json .json .txt). A relative path resolves against
- * output.dir. The file is written atomically; on failure the data stays in
- * memory for a retry. */
+/* Writes a profile. format: of the sampler "collapsed", "speedscope", "top";
+ * "dump" (every thread's stack now); of the tracer "pstats" (loads in
+ * pstats.Stats), "stats" (text), "lines" (per-line report), "chrome"
+ * (trace events, with tracer.timeline); of the GIL probe "gil" (text) and
+ * "gil-json"; or NULL/"" to pick by the path's extension (.folded
+ * .collapsed .speedscope.json .json .txt .dump .prof .pstats .stats.txt
+ * .lines.txt .trace.json). A relative path resolves against output.dir.
+ * The file is written atomically; on failure the data stays in memory for
+ * a retry. EMBPROF_ENODATA when the format's probe collected nothing. */
 EMBPROF_API int embprof_export(embprof *ep, const char *format,
                                const char *path);
-/* Drops every collected sample (the symbol table stays). */
+/* Drops what every probe collected (samples, tracer counts, GIL waits);
+ * running probes go on collecting. */
 EMBPROF_API int embprof_reset(embprof *ep);
 /* Returns 1 if the probe runs, 0 if not, or a negative status. */
 EMBPROF_API int embprof_active(embprof *ep, const char *probe);
