@@ -104,7 +104,7 @@ struct ep_control {
         ep_level level;
     } allow[EP_CONTROL_MAX_UIDS];
     int nallow;
-    char token[256]; /* "" when no TCP listener */
+    char token[256];          /* "" when no TCP listener */
     struct ep_policy *policy; /* the Lua policy engine (scripting/) */
 };
 

@@ -39,12 +39,12 @@ typedef struct ep_py_layout {
     size_t gil_locked;      /* offsets in struct _gil_runtime_state */
     size_t gil_last_holder;
     size_t gil_switch_number;
-    size_t gil_interval;     /* unsigned long, microseconds */
-    size_t gil_cond;         /* the condvar take_gil waits on */
-    size_t rt_interp_main;   /* _PyRuntime.interpreters.main */
-    uintptr_t tss_key;       /* &autoTSSkey._key (a pthread_key_t): each
-                              * thread's own tstate, as PyGILState uses */
-    int gil_disabled;        /* free-threaded build (never true: refused) */
+    size_t gil_interval;   /* unsigned long, microseconds */
+    size_t gil_cond;       /* the condvar take_gil waits on */
+    size_t rt_interp_main; /* _PyRuntime.interpreters.main */
+    uintptr_t tss_key;     /* &autoTSSkey._key (a pthread_key_t): each
+                            * thread's own tstate, as PyGILState uses */
+    int gil_disabled;      /* free-threaded build (never true: refused) */
 
     size_t ts_size; /* bytes of a thread state to copy */
     size_t ts_next;

@@ -173,8 +173,7 @@ main(int argc, char **argv)
             r = set(cfg, "tracer.lines", v);
             profiling = tracing = 1;
         } else if (!missing && (v = value_of(argc, argv, &i, NULL,
-                                             "--gil-report",
-                                 &missing))) {
+                                             "--gil-report", &missing))) {
             r = set(cfg, "gil.output", v);
             if (r == 0) {
                 r = set(cfg, "gil.enabled", "true");
