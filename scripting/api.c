@@ -915,19 +915,7 @@ api_stats(lua_State *L)
 static int
 api_log(lua_State *L)
 {
-    luaL_Buffer b;
-    int n = lua_gettop(L);
-
-    luaL_buffinit(L, &b);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1) {
-            luaL_addchar(&b, ' ');
-        }
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
-    }
-    luaL_pushresult(&b);
-    ep_policy_log(ep_policy_script(L), lua_tostring(L, -1));
+    ep_policy_log(ep_policy_script(L), ep_sandbox_join_args(L));
     return 0;
 }
 

@@ -175,9 +175,8 @@ sb_setmetatable(lua_State *L)
     return 1;
 }
 
-/* print(...) -> embprof's log (info). */
-static int
-sb_print(lua_State *L)
+const char *
+ep_sandbox_join_args(lua_State *L)
 {
     luaL_Buffer b;
     int n = lua_gettop(L);
@@ -191,7 +190,14 @@ sb_print(lua_State *L)
         luaL_addvalue(&b);
     }
     luaL_pushresult(&b);
-    ep_log(EP_LOG_INFO, "policy: %s", lua_tostring(L, -1));
+    return lua_tostring(L, -1);
+}
+
+/* print(...) -> embprof's log (info). */
+static int
+sb_print(lua_State *L)
+{
+    ep_log(EP_LOG_INFO, "policy: %s", ep_sandbox_join_args(L));
     return 0;
 }
 

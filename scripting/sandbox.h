@@ -69,6 +69,9 @@ ep_sandbox *ep_sandbox_of(lua_State *L);
  * writes one line ("file.lua:3: ... near ...") into err. */
 int ep_sandbox_load(ep_sandbox *sb, const char *buf, size_t len,
                     const char *chunkname, char *err, size_t errsize);
+/* The arguments on L's stack as print shows them, joined by blanks; pushes
+ * the result and returns it (valid while it stays on the stack). */
+const char *ep_sandbox_join_args(lua_State *L);
 /* Calls the function below its nargs arguments on the stack with a fresh
  * budget, dropping its results. On failure returns a negative status and
  * writes one line, with file and line where Lua knows them, into err. */
