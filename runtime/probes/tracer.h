@@ -94,6 +94,9 @@ typedef struct ep_tr_arr {
     uint32_t cap;
 } ep_tr_arr;
 
+/* Entries of the per-thread code -> function cache (power of 2). */
+#define EP_TR_FCACHE 64
+
 /* Open-addressing index: slot -> index + 1 (0: empty). */
 typedef struct ep_tr_hash {
     uint32_t *slots;
@@ -113,6 +116,12 @@ typedef struct ep_tr_thread {
     ep_tr_hash fidx; /* key -> funcs */
     ep_tr_hash eidx; /* (caller, callee) -> edges */
     ep_tr_hash lidx; /* (func, line) -> lines */
+    /* Direct-mapped cache in front of fidx: key -> index. Functions are
+     * never removed and keys stay referenced, so it is never stale. */
+    struct {
+        const void *key;
+        uint32_t f;
+    } fcache[EP_TR_FCACHE];
     ep_tr_frame *stack;
     uint32_t depth, stack_cap;
     /* cpu clock (see tracer.c, "The cpu clock") */

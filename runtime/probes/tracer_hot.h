@@ -21,7 +21,7 @@
 
 #define EP_TR_NONE UINT32_MAX
 
-static inline int64_t
+static inline __attribute__((always_inline)) int64_t
 ep_tr_raw_ticks(int use_tsc)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -46,9 +46,21 @@ ep_tr_hash_ptr(uintptr_t k)
     return (uint32_t)k;
 }
 
-/* Index of key in t's functions, or EP_TR_NONE. */
+#define EP_TR_HOT static inline __attribute__((always_inline))
+
+/* Slot of key in t's function cache. */
+EP_TR_HOT uint32_t
+ep_tr_fcache_slot(const void *key)
+{
+    uintptr_t k = (uintptr_t)key;
+
+    return (uint32_t)((k >> 4) ^ (k >> 10)) & (EP_TR_FCACHE - 1);
+}
+
+/* Index of key in t's functions through the hash, or EP_TR_NONE; fills
+ * the cache. */
 static inline uint32_t
-ep_tr_func_find(const ep_tr_thread *t, const void *key)
+ep_tr_func_probe(ep_tr_thread *t, const void *key)
 {
     const ep_tr_func *fs =
         atomic_load_explicit(&t->funcs.data, memory_order_relaxed);
@@ -64,10 +76,26 @@ ep_tr_func_find(const ep_tr_thread *t, const void *key)
             return EP_TR_NONE;
         }
         if (fs[s - 1].key == key) {
+            uint32_t c = ep_tr_fcache_slot(key);
+
+            t->fcache[c].key = key;
+            t->fcache[c].f = s - 1;
             return s - 1;
         }
         i = (i + 1) & t->fidx.mask;
     }
+}
+
+/* Index of key in t's functions, or EP_TR_NONE. */
+EP_TR_HOT uint32_t
+ep_tr_func_find(ep_tr_thread *t, const void *key)
+{
+    uint32_t c = ep_tr_fcache_slot(key);
+
+    if (__builtin_expect(t->fcache[c].key == key, 1)) {
+        return t->fcache[c].f;
+    }
+    return ep_tr_func_probe(t, key);
 }
 
 static inline uint32_t
@@ -97,7 +125,7 @@ ep_tr_edge_find(ep_tr_thread *t, uint32_t caller, uint32_t callee)
 
 /* The clock of t now, in ticks; in cpu mode the virtual cpu clock (see
  * tracer.c, "The cpu clock"). *wall gets the wall ticks. */
-static inline int64_t
+EP_TR_HOT int64_t
 ep_tr_now(ep_tracer *tr, ep_tr_thread *t, int64_t *wall)
 {
     int64_t w = ep_tr_raw_ticks(tr->use_tsc), v;
@@ -120,7 +148,7 @@ ep_tr_now(ep_tracer *tr, ep_tr_thread *t, int64_t *wall)
 }
 
 /* Opens a call of function f on t. */
-static inline void
+EP_TR_HOT void
 ep_tr_push(ep_tr_thread *t, uint32_t f, int64_t now, int64_t wall)
 {
     ep_tr_frame *fr;
@@ -162,7 +190,7 @@ ep_tr_push(ep_tr_thread *t, uint32_t f, int64_t now, int64_t wall)
 }
 
 /* Closes the innermost open call (if any). */
-static inline void
+EP_TR_HOT void
 ep_tr_pop(ep_tracer *tr, ep_tr_thread *t, int64_t now, int64_t wall)
 {
     ep_tr_frame *fr;

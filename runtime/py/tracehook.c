@@ -276,7 +276,7 @@ out:
 static void mon_enable_lines(ep_tracer *tr, PyCodeObject *co);
 #endif
 
-static uint32_t
+static __attribute__((cold, noinline)) uint32_t
 code_first_sight(ep_tracer *tr, ep_tr_thread *t, PyCodeObject *co,
                  PyObject *globals)
 {
