@@ -902,8 +902,13 @@ ep_control_start(struct embprof *ep, ep_control **out)
     }
     if (rc == EMBPROF_OK && policy_file[0] != '\0') {
         /* Loaded here, before the thread runs: a broken policy.file fails
-         * init with its file:line, like any other bad setting. */
-        rc = ep_policy_load(c->policy, policy_file);
+         * init with its file:line, like any other bad setting. Through a
+         * copy: the policy's main chunk may start a probe, and the
+         * controller then replaces ep->cfg, policy_file's storage. */
+        char pf[4096];
+
+        snprintf(pf, sizeof(pf), "%s", policy_file);
+        rc = ep_policy_load(c->policy, pf);
         if (rc != EMBPROF_OK) {
             rc = ep_error(rc, "policy.file: %s", embprof_last_error());
         }
